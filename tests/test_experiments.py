@@ -1,0 +1,106 @@
+"The papermill runner (`topo-r1 run` / `topo-r1 runs`) and every experiment notebook at its smallest size."
+import json, subprocess, sys
+from pathlib import Path
+import nbformat, pytest
+from topo_r1.experiments import (EXPERIMENTS_DIR, ExperimentFailed, list_experiments, list_runs, notebook_parameters,
+                                 parse_value, run_experiment, runs_table)
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "topo_r1.cli", *args], capture_output=True, text=True, cwd=cwd)
+
+def toy(path, extra=""):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("seed = 1\nlr = 0.01\nname = 'x'\nfail = False\nout_dir = '.'",
+                                          metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("import json, pathlib, sys\nprint('executable', sys.executable)" + extra),
+                nbformat.v4.new_code_cell("if fail: raise ValueError('planned failure')"),
+                nbformat.v4.new_code_cell("pathlib.Path(out_dir, 'metrics.json').write_text(json.dumps("
+                                          "{'F1@0.3': lr, 'mean_reward': 0.5, 'name': name, 'seed': seed}))")]
+    nbformat.write(nb, path)
+    return path
+
+@pytest.fixture(scope="module")
+def nb(tmp_path_factory): return toy(tmp_path_factory.mktemp("nb") / "toy.ipynb")
+
+@pytest.fixture(scope="module")
+def runs(nb, tmp_path_factory):
+    "One finished and one failed run of the toy notebook, shared by the tests below."
+    root = tmp_path_factory.mktemp("runs")
+    good = run_experiment(nb, {"lr": 0.25, "name": "y"}, runs_dir=root, run_id="good", progress=False)
+    with pytest.raises(ExperimentFailed, match="planned failure") as e:
+        run_experiment(nb, {"fail": True}, runs_dir=root, run_id="bad", progress=False)
+    return root, good, e.value.run_dir
+
+def test_experiments_dir_holds_the_notebooks():
+    assert EXPERIMENTS_DIR.is_dir()
+    assert (EXPERIMENTS_DIR / ".notest").exists()  # nbdev-test skips them; this file runs them via papermill
+    for name in list_experiments():
+        p = notebook_parameters(name)
+        assert "seed" in p and "out_dir" in p, name
+
+def test_parse_value_reads_yaml_scalars():
+    assert [parse_value(s) for s in ["8", "2.5", "5e-4", "false", "~", "tiny", "a b"]] == [8, 2.5, 5e-4, False, None, "tiny", "a b"]
+
+def test_run_writes_notebook_metrics_and_manifest(runs):
+    root, d, _ = runs
+    assert d.parent == (root / "toy").resolve()
+    assert {p.name for p in d.iterdir()} == {"toy.ipynb", "metrics.json", "manifest.json"}
+    m = json.loads((d / "manifest.json").read_text())
+    assert m["status"] == "finished" and m["error"] is None and m["duration_s"] > 0
+    assert m["parameters"] == {"seed": 1, "lr": 0.25, "name": "y", "fail": False, "out_dir": str(d)}
+    assert m["overrides"] == {"lr": 0.25, "name": "y"} and m["seed"] == 1 and m["device"] in ("cpu", "cuda")
+    assert m["packages"]["papermill"] != "not installed" and set(m["git"]) == {"sha", "dirty"}
+    assert m["start"] <= m["end"]
+    assert json.loads((d / "metrics.json").read_text())["name"] == "y"
+    out = nbformat.read(d / "toy.ipynb", as_version=4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in out.cells)
+    text = "".join(o.get("text", "") for c in out.cells if c.cell_type == "code" for o in c.outputs)
+    assert f"executable {sys.executable}" in text  # the kernel is this interpreter
+
+def test_unknown_parameter_fails_before_running(nb, tmp_path):
+    with pytest.raises(ValueError, match="unknown parameter.*lrr.*valid parameters: seed, lr, name, fail"):
+        run_experiment(nb, {"lrr": 1}, runs_dir=tmp_path / "runs")
+    with pytest.raises(ValueError, match="set by the runner"):
+        run_experiment(nb, {"out_dir": "x"}, runs_dir=tmp_path / "runs")
+    with pytest.raises(ValueError, match="unknown experiment 'nope'"):
+        run_experiment("nope", runs_dir=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
+
+def test_failed_run_keeps_notebook_and_records_error(runs):
+    d = runs[2]
+    assert d.name == "bad" and (d / "toy.ipynb").exists() and not (d / "metrics.json").exists()
+    m = json.loads((d / "manifest.json").read_text())
+    assert m["status"] == "failed" and m["error"]["type"] == "ValueError" and m["error"]["message"] == "planned failure"
+    assert m["end"] is not None and m["duration_s"] > 0
+
+def test_run_id_must_be_new_and_safe(nb, runs):
+    with pytest.raises(ValueError, match="already exists"): run_experiment(nb, runs_dir=runs[0], run_id="good")
+    with pytest.raises(ValueError, match="run id must be"): run_experiment(nb, runs_dir=runs[0], run_id="../up")
+
+def test_runs_table_lines_up_runs(runs):
+    root = runs[0]
+    assert [(r["run_id"], r["status"]) for r in list_runs(root)] == [("good", "finished"), ("bad", "failed")]
+    lines = runs_table(root).splitlines()
+    assert lines[0] == "| experiment | run id | status | duration | F1@0.3 | mean_reward |"
+    assert lines[2].startswith("| toy | good | finished |") and lines[2].endswith("| 0.250 | 0.500 |")
+    assert lines[3].startswith("| toy | bad | failed |")
+    assert runs_table(root, experiment="other") == "no runs found"
+
+def test_cli_run_and_runs(nb, tmp_settings):
+    tmp_path = tmp_settings
+    (tmp_path / "p.yaml").write_text("lr: 0.125\nname: from_file\n")
+    r = cli("run", str(nb), "-f", str(tmp_path / "p.yaml"), "-p", "name", "from_cli", "--run-id", "c1", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    d = Path(r.stdout.strip().splitlines()[-1])
+    assert d == (tmp_path / "runs" / "toy" / "c1").resolve()
+    assert json.loads((d / "metrics.json").read_text()) == {"F1@0.3": 0.125, "mean_reward": 0.5, "name": "from_cli", "seed": 1}
+    r = cli("run", str(nb), "-p", "fail", "true", "--runs-dir", str(tmp_path / "runs"), "--run-id", "c2", "--no-progress")
+    assert r.returncode == 1 and "planned failure" in r.stderr and r.stdout.strip().endswith("c2")
+    r = cli("run", str(nb), "-p", "bogus", "1", "--runs-dir", str(tmp_path / "runs"))
+    assert r.returncode == 2 and "valid parameters: seed, lr, name, fail" in r.stderr
+    r = cli("runs", "--runs-dir", str(tmp_path / "runs"))
+    assert r.returncode == 0 and "| toy | c1 | finished |" in r.stdout and "| toy | c2 | failed |" in r.stdout
+    r = cli("run", str(nb), "--show")
+    assert r.returncode == 0 and "lr = 0.01" in r.stdout
+
