@@ -1,0 +1,105 @@
+"Injected errors: every stored error matches its signature, boxes hold their pixels and keep apart, bad input."
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st, HealthCheck
+from topo_r1.core import ERROR_TYPES
+from topo_r1.inject import (inject_errors, signature_ok, InjectionError, InjectedError, MIN_BOX_SIDE, MIN_GAP,
+                            INJECTORS, error_box)
+from topo_r1.synthetic import make_scene
+from topo_r1.topology import topology_signature
+
+
+def check_errors(clean, out, errs, n_requested):
+    "Everything a stored error promises, checked from the masks alone."
+    assert len(errs) <= n_requested
+    diff = clean != out
+    if not errs:
+        assert not diff.any(); return
+    assert errs[0].before == topology_signature(clean)
+    assert errs[-1].after == topology_signature(out)
+    for a, b in zip(errs, errs[1:]): assert a.after == b.before
+    h, w = clean.shape
+    for e in errs:
+        assert e.type in ERROR_TYPES and signature_ok(e.type, e.before, e.after), e
+        b = e.box
+        assert 0 <= b.x1 < b.x2 <= w and 0 <= b.y1 < b.y2 <= h
+        assert b.width >= min(MIN_BOX_SIDE, w) - 1e-9 and b.height >= min(MIN_BOX_SIDE, h) - 1e-9
+        assert diff[b.slices()].sum() == e.n_changed > 0          # the box holds exactly this error's pixels
+        for o in errs:
+            if o is not e:
+                gx = max(o.box.x1 - b.x2, b.x1 - o.box.x2); gy = max(o.box.y1 - b.y2, b.y1 - o.box.y2)
+                assert max(gx, gy) >= MIN_GAP - 1e-9
+    assert sum(e.n_changed for e in errs) == diff.sum()
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31), domain=st.sampled_from(["roads", "cracks", "vessels"]), n=st.integers(1, 6))
+def test_synthetic_signatures(seed, domain, n):
+    clean = make_scene(domain, 192, rng=seed)[1]
+    keep = clean.copy()
+    out, errs = inject_errors(clean, n, rng=seed)
+    assert np.array_equal(clean, keep)
+    check_errors(clean, out, errs, n)
+
+
+@pytest.mark.parametrize("t", ERROR_TYPES)
+def test_each_type(t):
+    clean = make_scene("roads", 192, rng=11)[1]
+    out, errs = inject_errors(clean, 2, rng=1, types=[t])
+    assert errs and all(e.type == t for e in errs)
+    check_errors(clean, out, errs, 2)
+
+
+def test_real_signatures(real_roots):
+    from topo_r1.sources import find_real_datasets, list_real, extract_patches
+    found = find_real_datasets(real_roots)
+    rng = np.random.default_rng(0)
+    for name in found:
+        for item in list_real(name, real_roots)[:2]:
+            im, m = item.load()
+            _, clean, _ = extract_patches(im, m, 256, min_foreground=0.01)[0]
+            stats = {}
+            out, errs = inject_errors(clean, 3, rng=rng, stats=stats)
+            assert errs, (name, stats)
+            check_errors(clean, out, errs, 3)
+
+
+def test_deterministic_and_stats():
+    clean = make_scene("cracks", 160, rng=2)[1]
+    s1, s2 = {}, {}
+    a = inject_errors(clean, 3, rng=5, stats=s1)
+    b = inject_errors(clean, 3, rng=5, stats=s2)
+    assert np.array_equal(a[0], b[0]) and a[1] == b[1] and s1 == s2
+    assert sum(v["accepted"] for v in s1.values()) == len(a[1])
+    assert all(v["attempts"] >= v["accepted"] for v in s1.values())
+
+
+def test_cannot_host():
+    bar = np.pad(np.ones((3, 40), bool), 10)
+    out, errs = inject_errors(bar, 2, rng=0, types="missing_branch")
+    assert errs == [] and np.array_equal(out, bar)
+    with pytest.raises(InjectionError, match="only 0 of 2"):
+        inject_errors(bar, 2, rng=0, types=["missing_branch"], strict=True)
+    with pytest.raises(InjectionError, match="empty"): inject_errors(np.zeros((40, 40), bool), 1)
+    with pytest.raises(InjectionError, match="smaller"): inject_errors(np.ones((10, 40), bool), 1)
+    for fn in INJECTORS.values(): assert fn(np.zeros((40, 40), bool), 0) is None
+
+
+def test_bad_input():
+    m = np.pad(np.ones((3, 40), bool), 10)
+    with pytest.raises(ValueError, match="n_errors"): inject_errors(m, -1)
+    with pytest.raises(ValueError, match="n_errors"): inject_errors(m, 1.5)
+    with pytest.raises(ValueError, match="unknown error type"): inject_errors(m, 1, types=["crack"])
+    with pytest.raises(ValueError, match="at least one"): inject_errors(m, 1, types=[])
+    with pytest.raises(TypeError, match="rng"): inject_errors(m, 1, rng="x")
+    with pytest.raises((ValueError, TypeError)): inject_errors("mask", 1)
+    with pytest.raises(ValueError): inject_errors(np.full((20, 20), 0.5), 1)
+
+
+def test_error_box():
+    ch = np.zeros((50, 50), bool); ch[0, 0] = True
+    b = error_box(ch)
+    assert (b.x1, b.y1, b.x2, b.y2) == (0, 0, 16, 16)
+    ch = np.zeros((50, 50), bool); ch[20:40, 25] = True
+    b = error_box(ch)
+    assert (b.y1, b.y2) == (20, 40) and b.width == 16 and b.x1 <= 25 < b.x2
