@@ -104,3 +104,55 @@ def test_cli_run_and_runs(nb, tmp_settings):
     r = cli("run", str(nb), "--show")
     assert r.returncode == 0 and "lr = 0.01" in r.stdout
 
+
+# ---- the experiment notebooks, each at its smallest size, through the runner ----
+
+@pytest.fixture(scope="module")
+def toy_split(tmp_path_factory):
+    "A 3-row test split of hand-made rows (no build needed), saved like `topo-r1 build` saves one."
+    datasets = pytest.importorskip("datasets")
+    from topo_r1.vlm import toy_row
+    rows = [toy_row(64, rng=i, sample_id=f"toy-{i}") for i in range(3)]
+    rows[2]["detections"] = []
+    feats = datasets.Features({"sample_id": datasets.Value("string"), "image": datasets.Image(), "mask": datasets.Image(),
+                               "clean_mask": datasets.Image(), "height": datasets.Value("int32"), "width": datasets.Value("int32"),
+                               "domain": datasets.Value("string"),
+                               "detections": [{"bbox_2d": datasets.Sequence(datasets.Value("float32")), "type": datasets.Value("string")}]})
+    out = tmp_path_factory.mktemp("split") / "toy"
+    datasets.DatasetDict({"test": datasets.Dataset.from_list(rows, features=feats)}).save_to_disk(str(out))
+    return out
+
+def needs(*modules):
+    for m in modules: pytest.importorskip(m, reason=f"{m} is not written yet")
+
+@pytest.mark.slow
+def test_zero_shot_tiny(toy_split, tmp_settings):
+    needs("topo_r1.metrics")
+    d = run_experiment("zero_shot", {"split": str(toy_split), "limit": 3, "max_new_tokens": 8}, progress=False)
+    m = json.loads((d / "metrics.json").read_text())
+    assert {"F1@0.3", "aF1", "format_ok", "empty_baseline"} <= set(m) and m["n"] == 3
+    assert (d / "gallery.png").exists() and len((d / "PRED.jsonl").read_text().splitlines()) == 3
+
+@pytest.mark.slow
+def test_quickstart_writes_a_report(tmp_settings):
+    needs("topo_r1.build", "topo_r1.metrics", "topo_r1.train", "topo_r1.rewards")
+    d = run_experiment("quickstart", {"sft_steps": 1, "grpo_steps": 1, "num_generations": 2, "eval_limit": 2,
+                                      "max_new_tokens": 16}, progress=False)
+    report = (d / "report.md").read_text()
+    assert "| stage |" in report and "VLM: SFT + GRPO" in report and "baseline: empty" in report
+    for fig in ("data", "sft_loss", "grpo_reward", "answers"): assert (d / f"{fig}.png").exists()
+    assert "F1@0.3" in json.loads((d / "metrics.json").read_text())
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,params", [
+    ("sft", {"max_steps": 1, "eval_limit": 2, "max_new_tokens": 8}),
+    ("grpo", {"max_steps": 1, "num_generations": 2, "eval_limit": 2, "max_new_tokens": 8, "phi_kind": "raw"}),
+    ("reward_ablation", {"max_steps": 1, "num_generations": 2, "eval_limit": 2, "max_new_tokens": 8,
+                         "variants": ["piecewise+cldice", "raw"]}),
+])
+def test_training_experiments(name, params, tmp_settings):
+    needs("topo_r1.build", "topo_r1.metrics", "topo_r1.train", "topo_r1.rewards")
+    d = run_experiment(name, params, progress=False)
+    m = json.loads((d / "metrics.json").read_text())
+    assert "F1@0.3" in m and "aF1" in m
+    if name != "sft": assert m.get("mean_reward") is not None or "variants" in m
