@@ -30,6 +30,11 @@ def check_errors(clean, out, errs, n_requested):
                 gx = max(o.box.x1 - b.x2, b.x1 - o.box.x2); gy = max(o.box.y1 - b.y2, b.y1 - o.box.y2)
                 assert max(gx, gy) >= MIN_GAP - 1e-9
     assert sum(e.n_changed for e in errs) == diff.sum()
+    cur = clean.copy()                       # replay: each error's own pixels, applied in order, show its signature
+    for e in errs:
+        assert topology_signature(cur) == e.before
+        cur[e.box.slices()] = out[e.box.slices()]
+        assert topology_signature(cur) == e.after, e
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
