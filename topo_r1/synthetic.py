@@ -139,7 +139,7 @@ def make_roads(size=256, rng=None) -> tuple[np.ndarray, np.ndarray]:
         roads.append(canvas.add(np.stack([c[0] + ry * wob * np.sin(t), c[1] + rx * wob * np.cos(t)], 1), rng.uniform(2, 4) * scale))
     for _ in range(rng.integers(1, 5)):    # side streets branching off: dead ends
         base = roads[rng.integers(len(roads))]
-        if len(base) < 10: continue
+        if len(base) < 11: continue       # too short to branch off away from its ends
         p = base[rng.integers(5, len(base) - 5)]
         n = int(rng.uniform(25, 80) * scale)
         canvas.add(random_walk(p, rng.uniform(0, 2 * np.pi), n, rng, turn=0.02), rng.uniform(1.5, 3) * scale)
