@@ -429,7 +429,7 @@ def train_cli(argv: list[str]) -> int:
     p.add_argument("--config", default=None, help="a preset name or a YAML file")
     p.add_argument("--dry-run", action="store_true", help="check the config and the split, print it, load no model")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
-    ns = p.parse_args(argv)
+    ns = p.parse_intermixed_args(argv)   # options may come between or after the key=value overrides
     cfg = load_config(ns.kind, ns.config, ns.overrides)
     if ns.dry_run:
         print(json.dumps(dataclasses.asdict(cfg), indent=2, default=str)); return 0
