@@ -153,7 +153,8 @@ def make_reasoning(detections,     # the sample's detections (core.Detection or 
     if not dets: return f"{intro} The mask follows it everywhere: there are no topological errors; the mask is topologically clean."
     parts = [f"{intro} I find {_count_text(len(dets))}."]
     for d in dets:
-        parts.append(f"A {type_phrase(d.type)} at the {region_name(d.box, shape)}: {ERROR_DEFINITIONS[d.type]}.")
+        article = "An" if d.type == "extra_branch" else "A"
+        parts.append(f"{article} {type_phrase(d.type)} at the {region_name(d.box, shape)}: {ERROR_DEFINITIONS[d.type]}.")
     return " ".join(parts)
 
 # %% ../nbs/07_answer.ipynb #c642a56a
