@@ -16,8 +16,8 @@ import numpy as np
 __all__ = ['EXPERIMENTS_DIR', 'RESERVED', 'KEY_METRICS', 'list_experiments', 'experiment_path', 'notebook_parameters',
            'check_parameters', 'parse_value', 'this_python_kernel', 'git_info', 'ExperimentFailed', 'run_experiment',
            'list_runs', 'runs_table', 'save_metrics', 'save_figure', 'metrics_table', 'ensure_split', 'read_pred_file',
-           'score_predictions', 'prediction_gallery', 'default_config', 'train_model', 'training_log', 'training_curve',
-           'run_cli', 'runs_cli']
+           'score_predictions', 'prediction_gallery', 'default_config', 'train_model', 'is_tiny', 'auto_param',
+           'training_log', 'training_curve', 'run_cli', 'runs_cli']
 
 # %% ../nbs/15_experiments.ipynb #6dc489a5
 def _package_dir() -> Path:
@@ -385,6 +385,21 @@ def train_model(kind: str, # "sft" or "grpo"
     if config == "auto": config = default_config(kind, overrides.get("model", "tiny"))
     over = {k: str(v) if isinstance(v, Path) else v for k, v in overrides.items()}
     return Path(train(kind, config, over, progress=progress))
+
+# %% ../nbs/15_experiments.ipynb #a7e1c0d2
+def is_tiny(model: str | Path) -> bool:
+    "Is `model` a tiny CPU model: 'tiny', 'tiny:FAMILY' or a checkpoint saved by an earlier tiny stage?"
+    return default_config("sft", model) == "tiny_sft"
+
+def auto_param(value,            # a notebook parameter: "auto" or an explicit value (kept as it is)
+               model: str | Path, # the run's model spec
+               tiny,             # what "auto" means for a tiny CPU model (small: every stage runs in seconds)
+               full=None,        # what it means for a real checkpoint (None: the training config's own)
+              ):
+    "Resolve an `\"auto\"` experiment parameter: CPU-small for tiny models, full size for real checkpoints."
+    if value != "auto": return value
+    return tiny if is_tiny(model) else full
+
 
 # %% ../nbs/15_experiments.ipynb #35c8f814
 def training_log(output_dir: str | Path, # a training output folder (or a checkpoint folder)
