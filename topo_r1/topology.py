@@ -172,38 +172,36 @@ def _trace(sk: np.ndarray) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
     junc = p & (deg >= 3)
     jlab, _ = ndi.label(junc, STRUCT8)
     chain = p & ~junc
-    seen = np.zeros_like(p)
+    rs, cs = np.nonzero(chain)
+    index = np.full(p.shape, -1, np.int64)
+    index[rs, cs] = np.arange(len(rs))
+    table = np.stack([index[rs + dr, cs + dc] for dr, dc in _OFFS], 1)       # chain neighbours, in `_OFFS` order
+    nbrs = [[q for q in row if q >= 0] for row in table.tolist()]           # plain ints: the walk stays in Python
+    seen = bytearray(len(rs))
     branches = []
 
-    def walk(start):
-        path, prev, cur = [start], None, start
-        seen[start] = True
+    def walk(start: int) -> list:
+        path, prev, cur = [start], -1, start
+        seen[start] = 1
         while True:
-            nxt = [q for q in _neighbours(chain, *cur) if q != prev and not seen[q]]
+            nxt = [q for q in nbrs[cur] if q != prev and not seen[q]]
             if not nxt: return path
             prev, cur = cur, nxt[0]
-            seen[cur] = True; path.append(cur)
+            seen[cur] = 1; path.append(cur)
 
-    def attach(end):                                        # the junction pixel next to a chain end, if any
-        js = [q for q in _neighbours(junc, *end)]
-        return js
+    def pixels(path: list) -> list: return list(zip(rs[path].tolist(), cs[path].tolist()))
 
-    rs, cs = np.nonzero(chain)
-    cdeg = ndi.convolve(chain.astype(np.uint8), np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], np.uint8), mode="constant")
-    ends = [(r, c) for r, c in zip(rs, cs) if cdeg[r, c] <= 1]
-    for e in ends:
+    for e in [i for i, n in enumerate(nbrs) if len(n) <= 1]:                 # chain ends, in raster order
         if seen[e]: continue
-        path = walk(e)
-        js0 = attach(path[0])
-        js1 = attach(path[-1]) if len(path) > 1 else js0[1:]
+        path = pixels(walk(e))
+        js0 = _neighbours(junc, *path[0])                                    # junction pixels next to each end
+        js1 = _neighbours(junc, *path[-1]) if len(path) > 1 else js0[1:]
         js0 = js0[:1]
-        start_kind = "junction" if js0 else "endpoint"
-        end_kind = "junction" if js1 else "endpoint"
         full = js0 + path + js1[:1]
-        branches.append(Branch(np.array(full) - 1, start_kind, end_kind, 0.0))
-    for r, c in zip(rs, cs):                                # what is left unseen are closed loops
-        if seen[r, c]: continue
-        path = walk((r, c))
+        branches.append(Branch(np.array(full) - 1, "junction" if js0 else "endpoint", "junction" if js1 else "endpoint", 0.0))
+    for i in range(len(rs)):                                                 # what is left unseen are closed loops
+        if seen[i]: continue
+        path = pixels(walk(i))
         path.append(path[0])
         branches.append(Branch(np.array(path) - 1, "loop", "loop", 0.0))
     for b in branches: b.length = _path_length(b.path)
