@@ -382,4 +382,5 @@ d = { 'settings': { 'branch': 'main',
                              'topo_r1.vlm.tiny_processor': ('vlm.html#tiny_processor', 'topo_r1/vlm.py'),
                              'topo_r1.vlm.tiny_tokenizer': ('vlm.html#tiny_tokenizer', 'topo_r1/vlm.py'),
                              'topo_r1.vlm.tiny_vlm': ('vlm.html#tiny_vlm', 'topo_r1/vlm.py'),
-                             'topo_r1.vlm.toy_row': ('vlm.html#toy_row', 'topo_r1/vlm.py')}}}
+                             'topo_r1.vlm.toy_row': ('vlm.html#toy_row', 'topo_r1/vlm.py'),
+                             'topo_r1.vlm.trained_prompt': ('vlm.html#trained_prompt', 'topo_r1/vlm.py')}}}

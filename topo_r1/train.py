@@ -133,14 +133,14 @@ def _config_file(config) -> Path:
     raise FileNotFoundError(f"no config file {str(config)!r} and no preset of that name; presets: {', '.join(list_presets())}")
 
 def parse_overrides(items) -> dict:
-    "`['key=value', ...]` (values read as YAML) -> dict; a dict passes through."
-    import yaml
+    "`['key=value', ...]` (values read like `topo-r1 run -p`: YAML scalars, `5e-3` a float) -> dict; a dict passes through."
+    from topo_r1.experiments import parse_value
     if isinstance(items, dict): return dict(items)
     out = {}
     for it in items or []:
         k, sep, v = str(it).partition("=")
         if not sep or not k.strip(): raise ValueError(f"override {it!r} must look like key=value")
-        out[k.strip()] = yaml.safe_load(v) if v.strip() else None
+        out[k.strip()] = parse_value(v) if v.strip() else None
     return out
 
 def load_config(kind: str,          # "sft" or "grpo"
@@ -263,8 +263,7 @@ def to_example(row: dict,       # a dataset row (image, mask, detections, height
                view: str = "pair", system_prompt: bool = True, think: str = "full",
               ) -> dict:
     "The TRL example of one row: conversational `prompt` with image placeholders, `images`, target `completion`."
-    messages, images = adapter.messages(row, view, processor)
-    if not system_prompt: messages = [m for m in messages if m["role"] != "system"]
+    messages, images = adapter.messages(row, view, processor, system_prompt)
     h, w = int(row["height"]), int(row["width"])
     reasoning = short_reasoning(_detections(row), (h, w)) if think == "short" else None
     text = adapter.completion({**row, "detections": _detections(row)}, view, processor, reasoning=reasoning)

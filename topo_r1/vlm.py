@@ -22,7 +22,7 @@ from .answer import SYSTEM_PROMPT, codec_for, format_completion, make_reasoning,
 __all__ = ['VIEWS', 'CONTOUR_RGB', 'FAMILIES', 'QWEN_SPECIAL_TOKENS', 'TAG_TOKENS', 'QWEN_PRETOKENIZE_REGEX', 'CHAT_TEMPLATE',
            'toy_row', 'check_view', 'render_view', 'show_views', 'resized_hw', 'FamilyAdapter', 'family_of',
            'get_family', 'read_model_type', 'tiny_tokenizer', 'tiny_config', 'tiny_processor', 'tiny_vlm', 'load_vlm',
-           'generate', 'load_rows', 'predict', 'predict_cli']
+           'generate', 'load_rows', 'trained_prompt', 'predict', 'predict_cli']
 
 # %% ../nbs/10_vlm.ipynb #53f43ca2
 def toy_row(size: int = 96, # side of the square image, in pixels
@@ -213,14 +213,15 @@ FamilyAdapter.load = _load
 def _messages(self: FamilyAdapter, sample: dict, # a dataset row with image, mask, height, width
               view: str = "pair",                 # how the mask is shown (`VIEWS`)
               processor=None,                     # the processor in use (for Qwen2.5-VL's resized frame)
+              system_prompt: bool = True,         # start with the system message (tiny CPU presets train without it)
              ) -> tuple[list[dict], list[Image.Image]]:
     "Chat messages (system + user with image placeholders) and the images for one row, in this family's frame."
     images = render_view(sample["image"], sample["mask"], view)
     h, w = int(sample["height"]), int(sample["width"])
     if self.coords == "resized_pixels": h, w = (int(round(v)) for v in self.model_hw(h, w, view, processor))
     content = [{"type": "image"} for _ in images] + [{"type": "text", "text": user_prompt(h, w, view=view, coords=self.coords)}]
-    return [{"role": "system", "content": [{"type": "text", "text": SYSTEM_PROMPT}]},
-            {"role": "user", "content": content}], images
+    system = [{"role": "system", "content": [{"type": "text", "text": SYSTEM_PROMPT}]}] if system_prompt else []
+    return system + [{"role": "user", "content": content}], images
 
 def _parse(self: FamilyAdapter, completion: str, # the model's text
            sample: dict,                          # the row it answers (for height and width)
@@ -405,6 +406,7 @@ def generate(model, processor, adapter: FamilyAdapter | str,
              max_new_tokens: int = 256,       # completion length cap
              temperature: float = 1.0,        # sampling temperature (ignored when greedy)
              view: str = "pair",              # how the mask is shown (`VIEWS`)
+             system_prompt: bool = True,      # send the system message (as the model was trained: `trained_prompt`)
              seed: int | None = None,         # torch seed for sampling
              progress: bool = True,           # show a tqdm bar
              **generate_kwargs,               # more `model.generate` options (e.g. min_new_tokens, top_p)
@@ -423,7 +425,7 @@ def generate(model, processor, adapter: FamilyAdapter | str,
     gen.update(generate_kwargs)
     bar = tqdm(total=len(rows), desc="generate", disable=not progress)
     for i in range(0, len(rows), batch_size):
-        chunk = [adapter.messages(r, view, processor) for r in rows[i:i + batch_size]]
+        chunk = [adapter.messages(r, view, processor, system_prompt) for r in rows[i:i + batch_size]]
         texts = [processor.apply_chat_template(m, add_generation_prompt=True) for m, _ in chunk]
         batch = processor(text=texts, images=[ims for _, ims in chunk], return_tensors="pt", padding=True,
                           padding_side="left").to(model.device, dtype=model.dtype)
@@ -454,20 +456,31 @@ def load_rows(split, subset: str = "test", limit: int | None = None) -> list[dic
 def _detection_dicts(dets) -> list[dict]:
     return [d.to_dict() if hasattr(d, "to_dict") else dict(d) for d in dets]
 
+def trained_prompt(spec, # a model spec or folder; a folder written by `topo_r1.train` holds train_config.json
+                  ) -> dict:
+    "`{'view', 'system_prompt'}` the model was trained with (its train_config.json), else the defaults ('pair', True)."
+    f = Path(str(spec)).expanduser() / "train_config.json" if spec is not None else None
+    d = json.loads(f.read_text()) if f is not None and f.is_file() else {}
+    return {"view": d.get("view", "pair"), "system_prompt": bool(d.get("system_prompt", True))}
+
 def predict(spec,                        # model spec for `load_vlm` ("tiny", a local folder, ...) or a (model, processor, adapter) tuple
             split,                       # built split folder / name, `datasets` object or list of rows
             out: str | Path = "PRED.jsonl", # where to write
             subset: str = "test",        # which subset of the split
             limit: int | None = None,    # only the first `limit` rows
-            view: str = "pair", batch_size: int = 4, max_new_tokens: int = 256, greedy: bool = True,
+            view: str | None = None,     # how the mask is shown; None: as the model was trained (`trained_prompt`)
+            system_prompt: bool | None = None, # send the system message; None: as the model was trained
+            batch_size: int = 4, max_new_tokens: int = 256, greedy: bool = True,
             temperature: float = 1.0, family: str | None = None, progress: bool = True,
            ) -> Path:
     "Run a model over a split and write `PRED.jsonl` (sample_id, detections in mask pixels, completion)."
-    check_view(view)
+    trained = trained_prompt(None if isinstance(spec, tuple) else spec)
+    view = trained["view"] if view is None else check_view(view)
+    system_prompt = trained["system_prompt"] if system_prompt is None else system_prompt
     rows = load_rows(split, subset, limit)
     model, processor, adapter = spec if isinstance(spec, tuple) else load_vlm(spec, family=family)
-    comps = generate(model, processor, adapter, rows, batch_size=batch_size, greedy=greedy,
-                     max_new_tokens=max_new_tokens, temperature=temperature, view=view, progress=progress)
+    comps = generate(model, processor, adapter, rows, batch_size=batch_size, greedy=greedy, max_new_tokens=max_new_tokens,
+                     temperature=temperature, view=view, system_prompt=system_prompt, progress=progress)
     out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w") as f:
         for r, c in zip(rows, comps):
@@ -485,7 +498,7 @@ def predict_cli(argv: list[str]) -> int:
     p.add_argument("--subset", default="test", help="subset of the split (default: test)")
     p.add_argument("--limit", type=int, default=None, help="only the first N rows")
     p.add_argument("--out", default="PRED.jsonl", help="output file (default: PRED.jsonl)")
-    p.add_argument("--view", default="pair", choices=VIEWS, help="how the mask is shown to the model")
+    p.add_argument("--view", default=None, choices=VIEWS, help="how the mask is shown (default: as the model was trained, else pair)")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--family", default=None, choices=list(FAMILIES), help="force the model family")
