@@ -1,0 +1,236 @@
+"""Does a tiny VLM trained from scratch on this CPU learn? Random init -> SFT -> GRPO, against SFT continued.
+
+    .venv/bin/python bench/learning.py [--workdir DIR] [--size 64] [--sft-steps N] [--grpo-steps N] [--budget time|steps]
+
+Builds the easy one-domain curriculum (`topo_r1.train.easy_split`, cached in --workdir), then trains with the kit's own
+TRL path (`topo_r1.experiments.train_model`, presets `tiny_sft` / `tiny_grpo`) and evaluates every stage on the
+held-out `test` subset with greedy decoding:
+
+- `random`: the random-initialised tiny model (the preset's `tiny` sizes, no training);
+- `sft`: SFT from scratch on the `sft` subset;
+- `sft+sft`: SFT continued from the `sft` checkpoint on the `rl` subset for the same extra budget GRPO gets
+  (`--budget time`: as many SFT steps as fit in GRPO's measured wall time; `--budget steps`: as many steps as GRPO);
+- `sft+grpo`: GRPO with the Topo-R1 reward from the same `sft` checkpoint on the `rl` subset;
+- `empty`: the training-free baseline that always answers `[]`.
+
+Per stage it prints F1@0.3, aF1, the mean Topo-R1 reward of the greedy completions (`topo_reward`, the preset's
+weights), the format-ok rate and the training wall time; writes `learning.json` and `learning.png` to --out
+(default bench/results/, git-ignored). All numbers come from one run, so they compare side by side.
+"""
+import argparse, json, sys, tempfile, time
+from pathlib import Path
+
+import numpy as np
+
+STAGES = ("random", "sft", "sft+sft", "sft+grpo")
+METRICS = ("F1@0.3", "F1@0.5", "aF1", "mean_reward", "format_ok", "image_accuracy", "count_error")
+# The defaults: the preset that fits in <= 30 min on a 2-core CPU (see the tutorial nbs/tutorials/learning.ipynb).
+DEFAULTS = dict(size=64, domain="roads", max_errors=2, types="broken_connection", n_sft=2048, n_rl=256, n_test=128,
+                sft_steps=600, grpo_steps=40, budget="time", seed=0, max_new_tokens=96, eval_batch=16)
+
+
+def build_split(workdir, size=64, domain="roads", max_errors=2, types=("broken_connection",), n_sft=2048, n_rl=256,
+                n_test=128, seed=0) -> Path:
+    "The easy split for these options, built once and cached under `workdir`."
+    from topo_r1.train import easy_split
+    types = tuple(types.split(",")) if isinstance(types, str) else tuple(types)
+    key = f"easy-{domain}-{size}px-e{max_errors}-{'+'.join(t[:5] for t in types)}-{n_sft}-{n_rl}-{n_test}-s{seed}"
+    out = Path(workdir) / key
+    if not (out / "dataset_dict.json").is_file():
+        easy_split(out, n_sft=n_sft, n_rl=n_rl, n_test=n_test, seed=seed, size=size, domain=domain,
+                   max_errors=max_errors, types=types)
+    return out
+
+
+def evaluate_model(model_spec, rows, tiny=None, seed=0, batch_size=16, max_new_tokens=96, view="pair",
+                   system_prompt=False) -> dict:
+    "Greedy completions of `rows` scored: detection metrics, mean Topo-R1 reward, format-ok rate; plus the answers."
+    from topo_r1.vlm import generate, load_vlm
+    from topo_r1.metrics import detection_scores
+    from topo_r1.vlm import trained_prompt
+    kw = {"seed": seed, **(tiny or {})} if str(model_spec).startswith("tiny") else {}
+    # a trained folder knows its prompt (train_config.json); the untrained model gets the SFT preset's
+    if not str(model_spec).startswith("tiny"):
+        tp = trained_prompt(model_spec); view, system_prompt = tp["view"], tp["system_prompt"]
+    model, processor, adapter = load_vlm(str(model_spec), **kw)
+    model.eval()
+    t = time.perf_counter()
+    comps = generate(model, processor, adapter, rows, batch_size=batch_size, max_new_tokens=max_new_tokens, view=view,
+                     system_prompt=system_prompt, progress=False)   # prompts exactly as in training
+    gen_s = time.perf_counter() - t
+    parsed = [adapter.parse(c, r, view, processor) for c, r in zip(comps, rows)]
+    preds = [[d.to_dict() for d in p.detections] for p in parsed]
+    scores = detection_scores(preds, [list(r["detections"]) for r in rows])
+    from topo_r1.rewards import make_topo_reward
+    from topo_r1.train import TrainConfig
+    c = TrainConfig()  # default reward weights = the preset's (0.10 / 0.85 / 0.05, piecewise, clDice)
+    rf = make_topo_reward(c.w_fmt, c.w_acc, c.w_topo, phi_kind=c.phi_kind, use_cldice=c.use_cldice, codec=adapter.codec,
+                          model_hw=lambda h, w: adapter.model_hw(h, w, view, processor))
+    cols = {k: [r[k] for r in rows] for k in ("detections", "height", "width", "sample_id", "mask", "clean_mask")}
+    rewards = rf(comps, **cols)
+    return {**scores, "mean_reward": float(np.mean(rewards)), "format_ok": float(np.mean([p.format_ok for p in parsed])),
+            "eval_s": gen_s, "completions": comps, "predictions": preds}
+
+
+def _log(output_dir) -> list[dict]:
+    from topo_r1.experiments import training_log
+    try: return training_log(output_dir)
+    except FileNotFoundError: return []
+
+
+def _steps(log) -> int:
+    return max((e.get("step", 0) for e in log), default=0)
+
+def _runtime(log, default: float) -> float:
+    "TRL's `train_runtime` of a finished run (seconds spent in the training loop), else `default`."
+    return next((float(e["train_runtime"]) for e in reversed(log) if "train_runtime" in e), default)
+
+
+def run(workdir=None, out=None, size=64, domain="roads", max_errors=2, types="broken_connection", n_sft=2048, n_rl=256,
+        n_test=128, sft_steps=600, grpo_steps=40, budget="time", seed=0, max_new_tokens=96, eval_batch=16,
+        sft_over=None, grpo_over=None, more_over=None, threads=1, figure=True, progress=False, log=print) -> dict:
+    "The whole benchmark; returns (and writes to `out`/learning.json) the results dict."
+    import torch
+    if threads: torch.set_num_threads(threads)  # 1: a tiny model gains nothing from 2 threads, and loses 10x when shared
+    from topo_r1.experiments import train_model
+    from topo_r1.train import load_config
+    from topo_r1.vlm import load_rows
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="bench-learning-"))
+    out = Path(out or Path(__file__).resolve().parent / "results")
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    split = build_split(workdir, size, domain, max_errors, types, n_sft, n_rl, n_test, seed)
+    build_s = time.perf_counter() - t0
+    rows = load_rows(split, "test")
+    cfg = load_config("sft", "tiny_sft", {"split": str(split), **(sft_over or {})})
+    ev = lambda spec: evaluate_model(spec, rows, cfg.tiny, seed, eval_batch, max_new_tokens, cfg.view, cfg.system_prompt)
+    runs = workdir / "runs"
+    res, walls, logs, stamp = {}, {}, {}, time.strftime("%Y%m%d-%H%M%S")
+
+    def stage(name, kind, **over):
+        d = runs / f"{stamp}-{name.replace('+', '_')}"
+        t = time.perf_counter()
+        path = train_model(kind, f"tiny_{kind}", progress=progress, split=str(split), output_dir=str(d), seed=seed, **over)
+        walls[name] = time.perf_counter() - t
+        logs[name] = _log(path)
+        log(f"{name}: trained in {walls[name]:.0f} s")
+        return path
+
+    from topo_r1.baselines import empty_baseline
+    from topo_r1.metrics import detection_scores
+    empty = detection_scores([[] for _ in rows], [list(r["detections"]) for r in rows])
+    res["empty"] = {**empty, "mean_reward": None, "format_ok": None}
+    walls["empty"] = 0.0
+    res["random"] = ev("tiny"); walls["random"] = 0.0
+    log(f"random: F1@0.3 {res['random']['F1@0.3']:.3f}")
+    sft = stage("sft", "sft", max_steps=sft_steps, **(sft_over or {}))
+    res["sft"] = ev(sft)
+    log(f"sft: F1@0.3 {res['sft']['F1@0.3']:.3f} aF1 {res['sft']['aF1']:.3f} reward {res['sft']['mean_reward']:.3f}")
+    grpo = stage("sft+grpo", "grpo", model=str(sft), max_steps=grpo_steps, **(grpo_over or {}))
+    res["sft+grpo"] = ev(grpo)
+    log(f"sft+grpo: F1@0.3 {res['sft+grpo']['F1@0.3']:.3f} reward {res['sft+grpo']['mean_reward']:.3f}")
+    grpo_steps_done = _steps(logs["sft+grpo"]) or grpo_steps
+    # the budget counts optimiser time (TRL's train_runtime), not model loading and dataset preparation
+    sec_per_sft_step = _runtime(logs["sft"], walls["sft"]) / max(_steps(logs["sft"]), 1)
+    more_steps = grpo_steps_done if budget == "steps" else max(1, round(_runtime(logs["sft+grpo"], walls["sft+grpo"]) / sec_per_sft_step))
+    more = stage("sft+sft", "sft", model=str(sft), subset="rl", max_steps=more_steps, **(more_over or {}))
+    res["sft+sft"] = ev(more)
+    log(f"sft+sft ({more_steps} steps): F1@0.3 {res['sft+sft']['F1@0.3']:.3f} reward {res['sft+sft']['mean_reward']:.3f}")
+    total = time.perf_counter() - t0
+    order = ["empty", *STAGES]
+    result = {
+        "options": dict(size=size, domain=domain, max_errors=max_errors, types=types, n_sft=n_sft, n_rl=n_rl,
+                        n_test=n_test, sft_steps=sft_steps, grpo_steps=grpo_steps, budget=budget, seed=seed,
+                        max_new_tokens=max_new_tokens, threads=torch.get_num_threads(), sft_over=sft_over or {}, grpo_over=grpo_over or {},
+                        more_over=more_over or {}, sft_continued_steps=more_steps),
+        "split": str(split), "n_test": len(rows), "build_s": build_s, "total_s": total,
+        "stages": {k: {m: res[k].get(m) for m in METRICS} | {"train_s": walls[k], "eval_s": res[k].get("eval_s")}
+                   for k in order},
+        "logs": logs,
+        "examples": {k: [{"sample_id": r["sample_id"], "truth": list(r["detections"]), "completion": c}
+                         for r, c in zip(rows[:8], res[k]["completions"][:8])] for k in STAGES},
+    }
+    (out / "learning.json").write_text(json.dumps(result, indent=2, default=str))
+    if figure:
+        fig = plot_stages(result)
+        fig.savefig(out / "learning.png", dpi=110, bbox_inches="tight")
+    return result
+
+
+def table(result: dict) -> str:
+    "A markdown table of the stages."
+    head = "| stage | F1@0.3 | F1@0.5 | aF1 | mean reward | format ok | count err | train s | eval s |"
+    lines = [head, "|" + "---|" * 9]
+    f = lambda v, s=1: "–" if v is None else f"{s * v:.1f}" if s == 100 else f"{v:.3f}"
+    for k, m in result["stages"].items():
+        lines.append(f"| {k} | {f(m['F1@0.3'], 100)} | {f(m['F1@0.5'], 100)} | {f(m['aF1'], 100)} | {f(m['mean_reward'])} | "
+                     f"{f(m['format_ok'])} | {f(m['count_error'])} | {m['train_s']:.0f} | {f(m['eval_s'])} |")
+    return "\n".join(lines)
+
+
+def plot_stages(result: dict):
+    "Bars of F1@0.3, aF1 and mean reward per stage, next to the SFT loss and GRPO reward curves."
+    import matplotlib.pyplot as plt
+    st = result["stages"]
+    names = list(st)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    x = np.arange(len(names))
+    for i, (key, lab) in enumerate((("F1@0.3", "F1@0.3"), ("aF1", "aF1"), ("mean_reward", "mean reward"))):
+        axes[0].bar(x + (i - 1) * 0.27, [st[n][key] or 0 for n in names], 0.27, label=lab)
+    axes[0].set_xticks(x, names, fontsize=8); axes[0].legend(fontsize=7); axes[0].set_title("held-out test, greedy")
+    for name in ("sft", "sft+sft"):
+        pts = [(e["step"], e["loss"]) for e in result["logs"].get(name, []) if "loss" in e]
+        if pts: axes[1].plot(*zip(*pts), ".-", label=name)
+    axes[1].set_xlabel("step"); axes[1].set_title("SFT loss")
+    if axes[1].lines: axes[1].legend(fontsize=7)
+    pts = [(e["step"], e["reward"]) for e in result["logs"].get("sft+grpo", []) if "reward" in e]
+    if pts: axes[2].plot(*zip(*pts), ".-", color="C2")
+    axes[2].set_xlabel("step"); axes[2].set_title("GRPO mean reward (sampled)")
+    fig.tight_layout()
+    return fig
+
+
+def _kv(items) -> dict:
+    from topo_r1.train import parse_overrides
+    return parse_overrides(items)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    d = DEFAULTS
+    p.add_argument("--workdir", default=None, help="split cache and run folders (default: a new temp folder)")
+    p.add_argument("--out", default=None, help="where learning.json / learning.png go (default: bench/results)")
+    p.add_argument("--size", type=int, default=d["size"])
+    p.add_argument("--domain", default=d["domain"])
+    p.add_argument("--max-errors", type=int, default=d["max_errors"])
+    p.add_argument("--types", default=d["types"], help="comma-separated error types")
+    p.add_argument("--n-sft", type=int, default=d["n_sft"])
+    p.add_argument("--n-rl", type=int, default=d["n_rl"])
+    p.add_argument("--n-test", type=int, default=d["n_test"])
+    p.add_argument("--sft-steps", type=int, default=d["sft_steps"], help="-1: one epoch of the sft subset")
+    p.add_argument("--grpo-steps", type=int, default=d["grpo_steps"])
+    p.add_argument("--budget", choices=("time", "steps"), default=d["budget"],
+                   help="extra budget of SFT-continued: GRPO's wall time or its step count")
+    p.add_argument("--seed", type=int, default=d["seed"])
+    p.add_argument("--max-new-tokens", type=int, default=d["max_new_tokens"])
+    p.add_argument("--eval-batch", type=int, default=d["eval_batch"])
+    p.add_argument("--sft-set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of the SFT stage")
+    p.add_argument("--grpo-set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of the GRPO stage")
+    p.add_argument("--more-set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of SFT-continued")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
+    p.add_argument("--progress", action="store_true", help="show TRL's progress bars")
+    ns = p.parse_args(argv)
+    r = run(ns.workdir, ns.out, ns.size, ns.domain, ns.max_errors, ns.types, ns.n_sft, ns.n_rl, ns.n_test, ns.sft_steps,
+            ns.grpo_steps, ns.budget, ns.seed, ns.max_new_tokens, ns.eval_batch, _kv(ns.sft_set), _kv(ns.grpo_set),
+            _kv(ns.more_set), ns.threads, progress=ns.progress)
+    o = r["options"]
+    print(f"\ntorch threads {o['threads']}; {o['domain']}, {o['size']} px, 0-{o['max_errors']} errors of {o['types']}; test n={r['n_test']}; "
+          f"SFT-continued: {o['sft_continued_steps']} steps (budget: {o['budget']})\n")
+    print(table(r))
+    print(f"\nsplit built in {r['build_s']:.0f} s; total wall time {r['total_s']:.0f} s ({r['total_s'] / 60:.1f} min)")
+    print(f"wrote {Path(ns.out or Path(__file__).resolve().parent / 'results') / 'learning.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

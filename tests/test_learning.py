@@ -1,0 +1,31 @@
+"bench/learning.py end to end at a toy size: every stage trains (TRL), is evaluated, and lands in learning.json."
+import importlib.util, json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_learning", ROOT / "bench" / "learning.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+def test_learning_pipeline_writes_json(tmp_path):
+    b = _bench()
+    out = tmp_path / "out"
+    rc = b.main(["--workdir", str(tmp_path / "work"), "--out", str(out), "--n-sft", "8", "--n-rl", "4", "--n-test", "3",
+                 "--sft-steps", "1", "--grpo-steps", "1", "--budget", "steps", "--max-new-tokens", "8",
+                 "--grpo-set", "max_completion_length=8", "num_generations=2", "per_device_train_batch_size=4"])
+    assert rc == 0
+    r = json.loads((out / "learning.json").read_text())
+    assert {"options", "split", "n_test", "build_s", "total_s", "stages", "logs", "examples"} <= set(r)
+    assert list(r["stages"]) == ["empty", "random", "sft", "sft+sft", "sft+grpo"]
+    for name, m in r["stages"].items():
+        assert {"F1@0.3", "aF1", "mean_reward", "format_ok", "train_s"} <= set(m), name
+        assert 0 <= m["F1@0.3"] <= 1 and 0 <= m["aF1"] <= 1
+    assert r["stages"]["empty"]["F1@0.3"] == 0
+    for name in ("random", "sft", "sft+sft", "sft+grpo"): assert 0 <= r["stages"][name]["mean_reward"] <= 1
+    for name in ("sft", "sft+sft", "sft+grpo"): assert r["stages"][name]["train_s"] > 0
+    assert r["options"]["sft_continued_steps"] == 1 and r["n_test"] == 3
+    assert (out / "learning.png").stat().st_size > 0
+    assert "| sft+grpo |" in b.table(r)
