@@ -11,6 +11,7 @@ import argparse, statistics, tempfile, time
 from collections import defaultdict
 import numpy as np
 from topo_r1 import build as B
+from topo_r1.core import add_counts
 
 
 def stage_breakdown(cfg, real, n):
@@ -30,7 +31,7 @@ def stage_breakdown(cfg, real, n):
         for k, v in stats["seconds"].items(): per[key][k].append(v)
         per[key]["total"].append(total)
         errors[key].append(s["n_errors"])
-        B._merge(inj_total, stats["injection"])
+        add_counts(inj_total, stats["injection"])
     return per, errors, inj_total
 
 

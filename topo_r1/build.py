@@ -18,7 +18,7 @@ from PIL import Image
 import datasets
 from datasets import Dataset, DatasetDict, Features, Value, List, Image as DImage, load_from_disk
 from tqdm.auto import tqdm
-from .core import ERROR_COLORS
+from .core import ERROR_COLORS, add_counts
 from .settings import load_settings
 from .sources import DOMAINS, LISTERS, SourceItem, find_real_datasets, patch_positions, split_sources
 from .synthetic import make_scene
@@ -147,12 +147,6 @@ FEATURES = Features({
     "completion": List({"role": Value("string"), "content": List(_TEXT)}),
 })
 
-def _merge(a: dict, b: dict) -> dict:
-    "Add nested count/time dicts `b` into `a`."
-    for k, v in b.items():
-        if isinstance(v, dict): _merge(a.setdefault(k, {}), v)
-        else: a[k] = a.get(k, 0) + v
-    return a
 
 def write_shard(path: Path, rows: list[dict], cfg: BuildConfig, items: dict) -> dict:
     "Make the samples of `rows` and write them as one Parquet shard, atomically (temp file, then rename)."
@@ -300,7 +294,7 @@ def build_dataset(out,                    # output folder (a DatasetDict is save
     bar.close()
     ds = _assemble(out, plan, cfg)
     stats = {}
-    for s, k, _ in _shards(plan, cfg.shard_size): _merge(stats, json.loads((shard_dir / f"{s}-{k:05d}.parquet.json").read_text()))
+    for s, k, _ in _shards(plan, cfg.shard_size): add_counts(stats, json.loads((shard_dir / f"{s}-{k:05d}.parquet.json").read_text()))
     write_manifest(out, ds, cfg, stats, time.perf_counter() - t0, resumed_shards=len(done))
     if gallery: save_gallery(ds, out / "gallery.png")
     shutil.rmtree(shard_dir)

@@ -13,7 +13,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['ERROR_TYPES', 'ERROR_DEFINITIONS', 'ERROR_SIGNATURES', 'ERROR_COLORS', 'check_error_type', 'Box', 'boxes_array',
-           'iou_matrix', 'Detection', 'as_detections', 'as_mask', 'as_image', 'check_pair', 'as_rng']
+           'iou_matrix', 'Detection', 'as_detections', 'as_mask', 'as_image', 'check_pair', 'as_rng', 'add_counts']
 
 # %% ../nbs/00_core.ipynb #a07a3958
 ERROR_TYPES = ("broken_connection", "spurious_connection", "missing_branch", "extra_branch")
@@ -210,3 +210,13 @@ def as_rng(rng=None) -> np.random.Generator:
     if isinstance(rng, bool) or not (rng is None or isinstance(rng, (int, np.integer, np.random.Generator, np.random.SeedSequence))):
         raise TypeError(f"rng must be None, an int seed or a numpy Generator, got {type(rng).__name__}")
     return np.random.default_rng(rng)
+
+# %% ../nbs/00_core.ipynb #c0a1dd01
+def add_counts(a: dict, # counts to add into (updated in place and returned)
+               b: dict, # nested dicts of numbers, e.g. {type: {"attempts": n, "accepted": k}}
+              ) -> dict:
+    "Add the nested count/time dicts `b` into `a` (attempt statistics of the injectors and of a build)."
+    for k, v in b.items():
+        if isinstance(v, dict): add_counts(a.setdefault(k, {}), v)
+        else: a[k] = a.get(k, 0) + v
+    return a

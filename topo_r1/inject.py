@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import numpy as np
 import scipy.ndimage as ndi
-from .core import Box, Detection, ERROR_TYPES, ERROR_COLORS, as_mask, as_rng, check_error_type
+from .core import Box, Detection, ERROR_TYPES, ERROR_COLORS, add_counts, as_mask, as_rng, check_error_type
 from .topology import skeleton_graph, topology_signature, betti_numbers
 
 # %% auto #0
@@ -209,11 +209,6 @@ def _too_close(box: Box, boxes, gap: float) -> bool:
     g = Box(box.x1 - gap, box.y1 - gap, box.x2 + gap, box.y2 + gap)
     return any(g.intersection(b) > 0 for b in boxes)
 
-def _merge_counts(a: dict, b: dict):
-    for t, v in b.items():
-        s = a.setdefault(t, {"attempts": 0, "accepted": 0})
-        s["attempts"] += v["attempts"]; s["accepted"] += v["accepted"]
-
 def endpoint_delta(before, after, changed, radius) -> int:
     "Change of the endpoint count between two masks that differ only at `changed`, measured in a window around it."
     rows, cols = np.nonzero(changed)
@@ -278,7 +273,7 @@ def inject_errors(mask,                  # H×W binary mask (the clean segmentat
     if errors and not exact and skeleton_graph(site.mask).n_endpoints != errors[-1].after[2]:
         rng.bit_generator.state = state                # the windowed counts disagree with the whole mask: redo exactly
         return inject_errors(m, n_errors, rng, types, min_side, min_gap, max_attempts, strict, stats, clean_graph, exact=True)
-    _merge_counts(stats, tries)
+    add_counts(stats, tries)
     if strict and len(errors) < n_errors:
         raise InjectionError(f"only {len(errors)} of {n_errors} errors fit in this mask (types {', '.join(types)})")
     return site.mask, errors
