@@ -324,12 +324,13 @@ def tiny_config(family: str = "qwen2_5_vl", # "qwen2_5_vl" or "qwen3_vl"
                              f"{vcls.__name__} keys prefixed 'vision_'")
     tok = tokenizer or tiny_tokenizer()
     text = dict(_TEXT_DEFAULTS, **{k: v for k, v in overrides.items() if not k.startswith("vision_")})
-    vision = dict(_VISION_DEFAULTS, **{k[len("vision_"):]: v for k, v in overrides.items() if k.startswith("vision_")})
+    vision = {**_VISION_DEFAULTS, "patch_size": a.patch_size,   # vision_patch_size=7: finer tokens for tiny images
+              **{k[len("vision_"):]: v for k, v in overrides.items() if k.startswith("vision_")}}
     ids = {t: tok.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
     head_dim = text.pop("head_dim", text["hidden_size"] // text["num_attention_heads"])
     rope = {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": _mrope_section(head_dim)}
     text.update(vocab_size=len(tok), eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"])
-    vision.update(out_hidden_size=text["hidden_size"], patch_size=a.patch_size, spatial_merge_size=a.merge_size)
+    vision.update(out_hidden_size=text["hidden_size"], spatial_merge_size=a.merge_size)
     if a.name == "qwen2_5_vl":
         text.update(rope_parameters=rope, bos_token_id=None)
         vision.setdefault("fullatt_block_indexes", [vision["depth"] - 1]); vision.setdefault("window_size", 112)
@@ -346,6 +347,7 @@ def tiny_config(family: str = "qwen2_5_vl", # "qwen2_5_vl" or "qwen3_vl"
 def tiny_processor(family: str = "qwen2_5_vl", tokenizer=None,
                    min_pixels: int | None = None, # lower pixel limit (default: 2×2 merged patches)
                    max_pixels: int = 128 * 128,   # upper pixel limit per image: 128×128 -> 16 vision tokens
+                   patch_size: int | None = None, # vision patch side (default: the family's); must match the model's
                   ):
     "The family's real processor with a small image processor and the tiny tokenizer."
     import transformers
@@ -353,13 +355,14 @@ def tiny_processor(family: str = "qwen2_5_vl", tokenizer=None,
     from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
     from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
     a = get_family(family)
-    f = a.patch_size * a.merge_size
+    patch_size = patch_size or a.patch_size
+    f = patch_size * a.merge_size
     min_pixels = min_pixels or f * f
     if max_pixels < min_pixels: raise ValueError(f"max_pixels ({max_pixels}) must be >= min_pixels ({min_pixels})")
     norm = {} if a.name == "qwen2_5_vl" else {"image_mean": [0.5] * 3, "image_std": [0.5] * 3}
-    ip = Qwen2VLImageProcessor(size={"shortest_edge": min_pixels, "longest_edge": max_pixels}, patch_size=a.patch_size,
+    ip = Qwen2VLImageProcessor(size={"shortest_edge": min_pixels, "longest_edge": max_pixels}, patch_size=patch_size,
                                merge_size=a.merge_size, **norm)
-    vp = (Qwen2VLVideoProcessor if a.name == "qwen2_5_vl" else Qwen3VLVideoProcessor)(patch_size=a.patch_size)
+    vp = (Qwen2VLVideoProcessor if a.name == "qwen2_5_vl" else Qwen3VLVideoProcessor)(patch_size=patch_size)
     return getattr(transformers, a.processor_class)(image_processor=ip, tokenizer=tokenizer or tiny_tokenizer(),
                                                    video_processor=vp, chat_template=CHAT_TEMPLATE)
 
@@ -380,7 +383,7 @@ def tiny_vlm(family: str = "qwen2_5_vl", # "qwen2_5_vl" or "qwen3_vl"
         model = getattr(transformers, a.model_class)(cfg).eval()
     ids = tok.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])
     model.generation_config.eos_token_id, model.generation_config.pad_token_id = ids, ids[1]
-    return model, tiny_processor(family, tok, min_pixels, max_pixels)
+    return model, tiny_processor(family, tok, min_pixels, max_pixels, patch_size=cfg.vision_config.patch_size)
 
 # %% ../nbs/10_vlm.ipynb #38ba5c8a
 def load_vlm(spec: str | Path,            # "tiny", "tiny:FAMILY", a settings.ini model name, or a local folder
@@ -459,8 +462,12 @@ def _detection_dicts(dets) -> list[dict]:
 def trained_prompt(spec, # a model spec or folder; a folder written by `topo_r1.train` holds train_config.json
                   ) -> dict:
     "`{'view', 'system_prompt'}` the model was trained with (its train_config.json), else the defaults ('pair', True)."
-    f = Path(str(spec)).expanduser() / "train_config.json" if spec is not None else None
-    d = json.loads(f.read_text()) if f is not None and f.is_file() else {}
+    d = {}
+    if spec is not None:
+        p = Path(str(spec)).expanduser()
+        # a checkpoint-N folder of a run reads the run's config
+        for f in (p / "train_config.json", p.parent / "train_config.json" if p.name.startswith("checkpoint-") else None):
+            if f is not None and f.is_file(): d = json.loads(f.read_text()); break
     return {"view": d.get("view", "pair"), "system_prompt": bool(d.get("system_prompt", True))}
 
 def predict(spec,                        # model spec for `load_vlm` ("tiny", a local folder, ...) or a (model, processor, adapter) tuple
