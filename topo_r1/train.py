@@ -20,8 +20,8 @@ from .answer import make_reasoning, type_phrase, region_name
 # %% auto #0
 __all__ = ['KINDS', 'CONFIG_DIR', 'TrainConfig', 'check_config', 'list_presets', 'parse_overrides', 'load_config', 'split_subset',
            'easy_rows', 'easy_split', 'short_reasoning', 'to_example', 'training_dataset', 'prompt_lengths',
-           'check_max_length', 'load_model', 'lora_config', 'trl_arguments', 'reward_functions', 'last_checkpoint',
-           'train', 'save_final', 'train_cli']
+           'check_max_length', 'load_model', 'lora_config', 'trl_arguments', 'reward_functions', 'token_targets',
+           'warm_up_vision', 'last_checkpoint', 'train', 'write_train_config', 'save_final', 'train_cli']
 
 # %% ../nbs/11_train.ipynb #674b72f2
 KINDS = ("sft", "grpo")
@@ -48,6 +48,7 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     bf16: bool = False
     freeze_vision: bool = False          # keep the vision encoder fixed
+    vision_warmup_steps: int = 0         # SFT of a from-scratch model: first teach its vision tower to see errors (`warm_up_vision`)
     lora: bool = False                   # train LoRA adapters (PEFT) instead of all weights
     lora_r: int = 16
     lora_alpha: int = 32
@@ -211,18 +212,29 @@ def easy_rows(n: int,                 # how many rows
               types=("broken_connection",), # error types to inject
               rng=None,               # None, a seed or a Generator
               prefix: str = "easy",   # sample_id prefix
+              zoom: int = 1,          # draw the scene at size/zoom and enlarge it: errors zoom× larger
+              clarity: float = 0.0,   # 0: the textured photo; 1: the true structure drawn white on black
              ) -> list[dict]:
     "Rows of an easy synthetic curriculum, with the columns `topo-r1 build` writes."
     from tqdm.auto import tqdm
     from topo_r1.synthetic import make_scene
-    from topo_r1.inject import inject_errors
+    from topo_r1.inject import inject_errors, MIN_BOX_SIDE, MIN_GAP
     rng = as_rng(rng)
     if n < 0 or max_errors < 0: raise ValueError(f"n and max_errors must be >= 0, got {n}, {max_errors}")
+    if not (isinstance(zoom, (int, np.integer)) and zoom >= 1 and size % zoom == 0 and size // zoom >= MIN_BOX_SIDE):
+        raise ValueError(f"zoom must be an int >= 1 that divides size into scenes of >= {MIN_BOX_SIDE} px, got zoom={zoom}, size={size}")
+    if not 0 <= clarity <= 1: raise ValueError(f"clarity must be in [0, 1], got {clarity}")
+    enlarge = lambda a: np.kron(a, np.ones((zoom, zoom) + (1,) * (a.ndim - 2), a.dtype))   # nearest-neighbour
     rows = []
     for i in tqdm(range(n), desc=f"easy rows ({prefix})", leave=False):
-        img, clean = make_scene(domain, size, rng)
-        mask, errs = inject_errors(clean, int(rng.integers(0, max_errors + 1)), rng, types=list(types))
-        dets = [e.to_detection().to_dict() for e in errs]
+        img, clean = make_scene(domain, size // zoom, rng)
+        # boxes and spacing follow the kit's conventions in the enlarged picture the model sees
+        mask, errs = inject_errors(clean, int(rng.integers(0, max_errors + 1)), rng, types=list(types),
+                                   min_side=MIN_BOX_SIDE / zoom, min_gap=MIN_GAP / zoom)
+        drawing = np.repeat(clean[..., None], 3, 2).astype(float) * 255
+        img = np.round((1 - clarity) * img + clarity * drawing).astype(np.uint8)
+        img, clean, mask = enlarge(img), enlarge(clean), enlarge(mask)
+        dets = [{**e.to_detection().to_dict(), "bbox_2d": [float(v) * zoom for v in e.box.to_list()]} for e in errs]
         rows.append({"sample_id": f"{prefix}-{i}", "image": Image.fromarray(img),
                      "mask": Image.fromarray(mask.astype(np.uint8) * 255),
                      "clean_mask": Image.fromarray(clean.astype(np.uint8) * 255), "detections": dets,
@@ -367,6 +379,77 @@ def reward_functions(cfg: TrainConfig, adapter, processor=None) -> tuple[list, l
         funcs.append(make_roam_reward(codec=adapter.codec, model_hw=model_hw)); weights.append(cfg.w_roam)
     return funcs, weights
 
+# %% ../nbs/11_train.ipynb #a1c0e5d7b2f2
+def _pictures_and_changes(row, view: str) -> tuple[list, list]:
+    "The row's picture(s) as the model sees them, and for each the H×W map of error pixels (mask ≠ clean mask)."
+    from topo_r1.vlm import render_view
+    if row.get("clean_mask") is None: raise ValueError(f"row {row.get('sample_id')!r} has no clean_mask: warm_up_vision needs it")
+    changed = (np.asarray(row["mask"]) > 0) != (np.asarray(row["clean_mask"]) > 0)
+    pics = render_view(row["image"], row["mask"], view)
+    maps = [np.concatenate([changed, changed], axis=1)] if view == "side_by_side" else [changed] * len(pics)
+    return pics, maps
+
+def token_targets(changed: np.ndarray, # H×W bool map of one picture
+                  grid_thw,            # that picture's (t, h, w) patch grid from the image processor
+                  merge_size: int = 2, # patches per merged token side
+                 ) -> np.ndarray:
+    "One 0/1 label per merged vision token (raster order): does its part of the picture hold an error pixel?"
+    th, tw = int(grid_thw[1]) // merge_size, int(grid_thw[2]) // merge_size
+    h, w = changed.shape
+    rows = [(int(np.floor(i * h / th)), int(np.ceil((i + 1) * h / th))) for i in range(th)]
+    cols = [(int(np.floor(j * w / tw)), int(np.ceil((j + 1) * w / tw))) for j in range(tw)]
+    return np.array([[changed[r0:r1, c0:c1].any() for c0, c1 in cols] for r0, r1 in rows], np.float32).ravel()
+
+def warm_up_vision(model, processor,
+                   rows,                  # training rows with image, mask and clean_mask
+                   view: str = "overlay", # how the mask is shown (as in the SFT that follows)
+                   steps: int = 600,      # optimiser steps
+                   batch_size: int = 32,  # pictures per step
+                   lr: float = 1e-3,      # AdamW learning rate
+                   seed: int = 0,
+                   progress: bool = True,
+                  ) -> list[float]:
+    "Train the vision tower to mark the merged tokens that hold error pixels (a linear probe head, dropped after); return the losses."
+    import torch
+    from tqdm.auto import tqdm
+    if steps < 1 or batch_size < 1: raise ValueError(f"steps and batch_size must be >= 1, got {steps}, {batch_size}")
+    rows = list(rows)
+    if not rows: raise ValueError("warm_up_vision needs at least one row")
+    visual = model.model.visual if hasattr(model.model, "visual") else model.visual
+    ip = processor.image_processor
+    pics, maps = zip(*(_pictures_and_changes(r, view) for r in rows))
+    pics, maps = [p for ps in pics for p in ps], [m for ms in maps for m in ms]
+    enc = ip(images=pics, return_tensors="pt")
+    pv, grid = enc["pixel_values"].to(model.device, visual.dtype if hasattr(visual, "dtype") else model.dtype), enc["image_grid_thw"]
+    start = np.concatenate([[0], np.cumsum(grid.prod(-1).numpy())])
+    targets = [torch.from_numpy(token_targets(m, g, ip.merge_size)) for m, g in zip(maps, grid.tolist())]
+    pos = float(sum(t.sum() for t in targets)); n = float(sum(len(t) for t in targets))
+    pos_weight = torch.tensor(max((n - pos) / max(pos, 1.0), 1.0))
+    head = torch.nn.Linear(model.config.text_config.hidden_size, 1).to(model.device, pv.dtype)
+    frozen = [not p.requires_grad for p in visual.parameters()]   # freeze_vision: warm up, then stay frozen for SFT
+    for p in visual.parameters(): p.requires_grad_(True)
+    params = list(visual.parameters()) + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    was_training = visual.training
+    visual.train()
+    losses = []
+    for _ in tqdm(range(steps), desc="vision warm-up", disable=not progress):
+        idx = torch.randint(len(pics), (min(batch_size, len(pics)),), generator=gen).tolist()
+        x = torch.cat([pv[start[i]:start[i + 1]] for i in idx])
+        out = visual(x, grid_thw=grid[idx])
+        tokens = out.pooler_output if hasattr(out, "pooler_output") else out[0] if isinstance(out, tuple) else out
+        y = torch.cat([targets[i] for i in idx]).to(tokens.device, tokens.dtype)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(head(tokens).squeeze(-1), y, pos_weight=pos_weight)
+        opt.zero_grad(); loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        losses.append(loss.item())
+    visual.train(was_training)
+    for p, f in zip(visual.parameters(), frozen): p.requires_grad_(not f)
+    return losses
+
+
 # %% ../nbs/11_train.ipynb #7f0a24de
 def last_checkpoint(output_dir) -> str | None:
     "The newest `checkpoint-N` folder in `output_dir`, or None."
@@ -400,8 +483,19 @@ def train(kind: str,               # "sft" or "grpo"
         trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=data,
                               processing_class=processor, peft_config=lora_config(cfg))
     ckpt = last_checkpoint(cfg.output_dir) if cfg.resume else None
+    if trainer.is_world_process_zero(): write_train_config(cfg)   # now, so checkpoints know their prompt
+    if kind == "sft" and cfg.vision_warmup_steps > 0 and ckpt is None:   # a resumed run has warm eyes already
+        losses = warm_up_vision(model, processor, ds, cfg.view, cfg.vision_warmup_steps, seed=cfg.seed, progress=progress)
+        (Path(cfg.output_dir) / "vision_warmup.json").write_text(json.dumps({"steps": len(losses), "loss": losses}))
     trainer.train(resume_from_checkpoint=ckpt)
     return save_final(trainer, processor, cfg)
+
+def write_train_config(cfg: TrainConfig) -> Path:
+    "Write `train_config.json` into `output_dir`: how the model is prompted (view, system prompt) and trained."
+    out = Path(cfg.output_dir); out.mkdir(parents=True, exist_ok=True)
+    f = out / "train_config.json"
+    f.write_text(json.dumps(dataclasses.asdict(cfg), indent=2, default=str))
+    return f
 
 def save_final(trainer, processor, cfg: TrainConfig) -> Path:
     "Save the final model (merged when LoRA), its processor and `trainer_state.json` into `output_dir`."
@@ -414,7 +508,7 @@ def save_final(trainer, processor, cfg: TrainConfig) -> Path:
     if trainer.is_world_process_zero():
         processor.save_pretrained(str(out))
         trainer.state.save_to_json(str(out / "trainer_state.json"))
-        (out / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2, default=str))
+        write_train_config(cfg)
     return out.resolve()
 
 # %% ../nbs/11_train.ipynb #79aeeb8f
