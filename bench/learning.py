@@ -7,7 +7,8 @@ TRL path (`topo_r1.experiments.train_model`, presets `tiny_sft` / `tiny_grpo`) a
 held-out `test` subset with greedy decoding:
 
 - `random`: the random-initialised tiny model (the preset's `tiny` sizes, no training);
-- `sft`: SFT from scratch on the `sft` subset;
+- `sft`: SFT from scratch on the `sft` subset, after `--vision-warmup` steps that teach the vision tower to mark
+  the tokens holding error pixels (`topo_r1.train.warm_up_vision`), then frozen during SFT;
 - `sft+sft`: SFT continued from the `sft` checkpoint on the `rl` subset for the same extra budget GRPO gets
   (`--budget time`: as many SFT steps as fit in GRPO's measured wall time; `--budget steps`: as many steps as GRPO);
 - `sft+grpo`: GRPO with the Topo-R1 reward from the same `sft` checkpoint on the `rl` subset;
@@ -25,20 +26,20 @@ import numpy as np
 STAGES = ("random", "sft", "sft+sft", "sft+grpo")
 METRICS = ("F1@0.3", "F1@0.5", "aF1", "mean_reward", "format_ok", "image_accuracy", "count_error")
 # The defaults: the preset that fits in <= 30 min on a 2-core CPU (see the tutorial nbs/tutorials/learning.ipynb).
-DEFAULTS = dict(size=64, domain="roads", max_errors=2, types="broken_connection", n_sft=2048, n_rl=256, n_test=128,
-                sft_steps=600, grpo_steps=40, budget="time", seed=0, max_new_tokens=96, eval_batch=16)
+DEFAULTS = dict(size=64, zoom=2, clarity=1.0, domain="roads", max_errors=1, types="broken_connection", n_sft=2048, n_rl=256, n_test=128,
+                sft_steps=800, grpo_steps=60, vision_warmup=600, budget="time", seed=0, max_new_tokens=96, eval_batch=16)
 
 
-def build_split(workdir, size=64, domain="roads", max_errors=2, types=("broken_connection",), n_sft=2048, n_rl=256,
-                n_test=128, seed=0) -> Path:
+def build_split(workdir, size=64, domain="roads", max_errors=1, types=("broken_connection",), n_sft=2048, n_rl=256,
+                n_test=128, seed=0, zoom=2, clarity=1.0) -> Path:
     "The easy split for these options, built once and cached under `workdir`."
     from topo_r1.train import easy_split
     types = tuple(types.split(",")) if isinstance(types, str) else tuple(types)
-    key = f"easy-{domain}-{size}px-e{max_errors}-{'+'.join(t[:5] for t in types)}-{n_sft}-{n_rl}-{n_test}-s{seed}"
+    key = f"easy-{domain}-{size}px-z{zoom}-c{clarity:g}-e{max_errors}-{'+'.join(t[:5] for t in types)}-{n_sft}-{n_rl}-{n_test}-s{seed}"
     out = Path(workdir) / key
     if not (out / "dataset_dict.json").is_file():
         easy_split(out, n_sft=n_sft, n_rl=n_rl, n_test=n_test, seed=seed, size=size, domain=domain,
-                   max_errors=max_errors, types=types)
+                   max_errors=max_errors, types=types, zoom=zoom, clarity=clarity)
     return out
 
 
@@ -86,9 +87,10 @@ def _runtime(log, default: float) -> float:
     return next((float(e["train_runtime"]) for e in reversed(log) if "train_runtime" in e), default)
 
 
-def run(workdir=None, out=None, size=64, domain="roads", max_errors=2, types="broken_connection", n_sft=2048, n_rl=256,
+def run(workdir=None, out=None, size=64, domain="roads", max_errors=1, types="broken_connection", n_sft=2048, n_rl=256,
         n_test=128, sft_steps=600, grpo_steps=40, budget="time", seed=0, max_new_tokens=96, eval_batch=16,
-        sft_over=None, grpo_over=None, more_over=None, threads=1, figure=True, progress=False, log=print) -> dict:
+        sft_over=None, grpo_over=None, more_over=None, threads=1, figure=True, progress=False, log=print, zoom=2,
+        clarity=1.0, vision_warmup=600) -> dict:
     "The whole benchmark; returns (and writes to `out`/learning.json) the results dict."
     import torch
     if threads: torch.set_num_threads(threads)  # 1: a tiny model gains nothing from 2 threads, and loses 10x when shared
@@ -99,10 +101,12 @@ def run(workdir=None, out=None, size=64, domain="roads", max_errors=2, types="br
     out = Path(out or Path(__file__).resolve().parent / "results")
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    split = build_split(workdir, size, domain, max_errors, types, n_sft, n_rl, n_test, seed)
+    split = build_split(workdir, size, domain, max_errors, types, n_sft, n_rl, n_test, seed, zoom, clarity)
     build_s = time.perf_counter() - t0
     rows = load_rows(split, "test")
-    cfg = load_config("sft", "tiny_sft", {"split": str(split), **(sft_over or {})})
+    # eyes first (train.warm_up_vision), then kept fixed while SFT teaches the language model to read them
+    sft_over = {"vision_warmup_steps": vision_warmup, "freeze_vision": vision_warmup > 0, **(sft_over or {})}
+    cfg = load_config("sft", "tiny_sft", {"split": str(split), **sft_over})
     ev = lambda spec: evaluate_model(spec, rows, cfg.tiny, seed, eval_batch, max_new_tokens, cfg.view, cfg.system_prompt)
     runs = workdir / "runs"
     res, walls, logs, stamp = {}, {}, {}, time.strftime("%Y%m%d-%H%M%S")
@@ -139,7 +143,7 @@ def run(workdir=None, out=None, size=64, domain="roads", max_errors=2, types="br
     total = time.perf_counter() - t0
     order = ["empty", *STAGES]
     result = {
-        "options": dict(size=size, domain=domain, max_errors=max_errors, types=types, n_sft=n_sft, n_rl=n_rl,
+        "options": dict(size=size, zoom=zoom, vision_warmup=vision_warmup, clarity=clarity, domain=domain, max_errors=max_errors, types=types, n_sft=n_sft, n_rl=n_rl,
                         n_test=n_test, sft_steps=sft_steps, grpo_steps=grpo_steps, budget=budget, seed=seed,
                         max_new_tokens=max_new_tokens, threads=torch.get_num_threads(), sft_over=sft_over or {}, grpo_over=grpo_over or {},
                         more_over=more_over or {}, sft_continued_steps=more_steps),
@@ -201,6 +205,8 @@ def main(argv=None) -> int:
     p.add_argument("--workdir", default=None, help="split cache and run folders (default: a new temp folder)")
     p.add_argument("--out", default=None, help="where learning.json / learning.png go (default: bench/results)")
     p.add_argument("--size", type=int, default=d["size"])
+    p.add_argument("--zoom", type=int, default=d["zoom"], help="scenes drawn at size/zoom and enlarged (errors zoom× larger)")
+    p.add_argument("--clarity", type=float, default=d["clarity"], help="0: textured photo, 1: the true structure drawn plainly")
     p.add_argument("--domain", default=d["domain"])
     p.add_argument("--max-errors", type=int, default=d["max_errors"])
     p.add_argument("--types", default=d["types"], help="comma-separated error types")
@@ -209,6 +215,7 @@ def main(argv=None) -> int:
     p.add_argument("--n-test", type=int, default=d["n_test"])
     p.add_argument("--sft-steps", type=int, default=d["sft_steps"], help="-1: one epoch of the sft subset")
     p.add_argument("--grpo-steps", type=int, default=d["grpo_steps"])
+    p.add_argument("--vision-warmup", type=int, default=d["vision_warmup"], help="vision warm-up steps before SFT (0: none)")
     p.add_argument("--budget", choices=("time", "steps"), default=d["budget"],
                    help="extra budget of SFT-continued: GRPO's wall time or its step count")
     p.add_argument("--seed", type=int, default=d["seed"])
@@ -222,9 +229,9 @@ def main(argv=None) -> int:
     ns = p.parse_args(argv)
     r = run(ns.workdir, ns.out, ns.size, ns.domain, ns.max_errors, ns.types, ns.n_sft, ns.n_rl, ns.n_test, ns.sft_steps,
             ns.grpo_steps, ns.budget, ns.seed, ns.max_new_tokens, ns.eval_batch, _kv(ns.sft_set), _kv(ns.grpo_set),
-            _kv(ns.more_set), ns.threads, progress=ns.progress)
+            _kv(ns.more_set), ns.threads, progress=ns.progress, zoom=ns.zoom, clarity=ns.clarity, vision_warmup=ns.vision_warmup)
     o = r["options"]
-    print(f"\ntorch threads {o['threads']}; {o['domain']}, {o['size']} px, 0-{o['max_errors']} errors of {o['types']}; test n={r['n_test']}; "
+    print(f"\ntorch threads {o['threads']}; {o['domain']}, {o['size']} px (zoom {o['zoom']}, clarity {o['clarity']:g}), 0-{o['max_errors']} errors of {o['types']}; test n={r['n_test']}; "
           f"SFT-continued: {o['sft_continued_steps']} steps (budget: {o['budget']})\n")
     print(table(r))
     print(f"\nsplit built in {r['build_s']:.0f} s; total wall time {r['total_s']:.0f} s ({r['total_s'] / 60:.1f} min)")
