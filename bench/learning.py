@@ -137,7 +137,9 @@ def run(workdir=None, out=None, size=64, domain="roads", max_errors=1, types="br
     # the budget counts optimiser time (TRL's train_runtime), not model loading and dataset preparation
     sec_per_sft_step = _runtime(logs["sft"], walls["sft"]) / max(_steps(logs["sft"]), 1)
     more_steps = grpo_steps_done if budget == "steps" else max(1, round(_runtime(logs["sft+grpo"], walls["sft+grpo"]) / sec_per_sft_step))
-    more = stage("sft+sft", "sft", model=str(sft), subset="rl", max_steps=more_steps, **(more_over or {}))
+    # the same recipe continued: vision frozen as in the SFT stage
+    more = stage("sft+sft", "sft", model=str(sft), subset="rl", max_steps=more_steps,
+                 **{"freeze_vision": sft_over["freeze_vision"], **(more_over or {})})
     res["sft+sft"] = ev(more)
     log(f"sft+sft ({more_steps} steps): F1@0.3 {res['sft+sft']['F1@0.3']:.3f} reward {res['sft+sft']['mean_reward']:.3f}")
     total = time.perf_counter() - t0

@@ -23,7 +23,7 @@ def test_learning_pipeline_writes_json(tmp_path):
     for name, m in r["stages"].items():
         assert {"F1@0.3", "aF1", "mean_reward", "format_ok", "train_s"} <= set(m), name
         assert 0 <= m["F1@0.3"] <= 1 and 0 <= m["aF1"] <= 1
-    assert r["stages"]["empty"]["F1@0.3"] == 0
+    assert r["stages"]["empty"]["F1@0.3"] in (0.0, 1.0)   # 1 only when every test row is clean (0-1 errors, 3 rows)
     for name in ("random", "sft", "sft+sft", "sft+grpo"): assert 0 <= r["stages"][name]["mean_reward"] <= 1
     for name in ("sft", "sft+sft", "sft+grpo"): assert r["stages"][name]["train_s"] > 0
     assert r["options"]["sft_continued_steps"] == 1 and r["n_test"] == 3
