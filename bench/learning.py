@@ -88,7 +88,7 @@ def _runtime(log, default: float) -> float:
 
 
 def run(workdir=None, out=None, size=64, domain="roads", max_errors=1, types="broken_connection", n_sft=2048, n_rl=256,
-        n_test=128, sft_steps=600, grpo_steps=40, budget="time", seed=0, max_new_tokens=96, eval_batch=16,
+        n_test=128, sft_steps=800, grpo_steps=60, budget="time", seed=0, max_new_tokens=96, eval_batch=16,
         sft_over=None, grpo_over=None, more_over=None, threads=1, figure=True, progress=False, log=print, zoom=2,
         clarity=1.0, vision_warmup=600) -> dict:
     "The whole benchmark; returns (and writes to `out`/learning.json) the results dict."

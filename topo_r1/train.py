@@ -20,8 +20,9 @@ from .answer import make_reasoning, type_phrase, region_name
 # %% auto #0
 __all__ = ['KINDS', 'CONFIG_DIR', 'TrainConfig', 'check_config', 'list_presets', 'parse_overrides', 'load_config', 'split_subset',
            'easy_rows', 'easy_split', 'short_reasoning', 'to_example', 'training_dataset', 'prompt_lengths',
-           'check_max_length', 'load_model', 'lora_config', 'trl_arguments', 'reward_functions', 'token_targets',
-           'warm_up_vision', 'last_checkpoint', 'train', 'write_train_config', 'save_final', 'train_cli']
+           'check_max_length', 'vision_tower', 'load_model', 'lora_config', 'trl_arguments', 'reward_functions',
+           'token_targets', 'warm_up_vision', 'last_checkpoint', 'train', 'write_train_config', 'save_final',
+           'train_cli']
 
 # %% ../nbs/11_train.ipynb #674b72f2
 KINDS = ("sft", "grpo")
@@ -319,6 +320,10 @@ def check_max_length(dataset, processor, max_length: int | None) -> int:
     return longest
 
 # %% ../nbs/11_train.ipynb #3d3a102b
+def vision_tower(model):
+    "The model's vision encoder (`model.model.visual` in transformers 5, `model.visual` before), or None."
+    return getattr(getattr(model, "model", model), "visual", None) or getattr(model, "visual", None)
+
 def load_model(cfg: TrainConfig):
     "`(model, processor, adapter)` for a config (dtype, attention, frozen vision encoder applied)."
     import torch
@@ -331,7 +336,7 @@ def load_model(cfg: TrainConfig):
     if cfg.attn_implementation and hasattr(model, "set_attn_implementation"):
         model.set_attn_implementation(cfg.attn_implementation)
     if cfg.freeze_vision:
-        vis = getattr(getattr(model, "model", model), "visual", None)
+        vis = vision_tower(model)
         if vis is None: raise ValueError("config key 'freeze_vision': this model has no `visual` encoder to freeze")
         for p in vis.parameters(): p.requires_grad_(False)
     model.train()
@@ -415,7 +420,8 @@ def warm_up_vision(model, processor,
     if steps < 1 or batch_size < 1: raise ValueError(f"steps and batch_size must be >= 1, got {steps}, {batch_size}")
     rows = list(rows)
     if not rows: raise ValueError("warm_up_vision needs at least one row")
-    visual = model.model.visual if hasattr(model.model, "visual") else model.visual
+    visual = vision_tower(model)
+    if visual is None: raise ValueError("this model has no `visual` encoder to warm up")
     ip = processor.image_processor
     pics, maps = zip(*(_pictures_and_changes(r, view) for r in rows))
     pics, maps = [p for ps in pics for p in ps], [m for ms in maps for m in ms]
