@@ -14,9 +14,14 @@ held-out `test` subset with greedy decoding:
 - `sft+grpo`: GRPO with the Topo-R1 reward from the same `sft` checkpoint on the `rl` subset;
 - `empty`: the training-free baseline that always answers `[]`.
 
-Per stage it prints F1@0.3, aF1, the mean Topo-R1 reward of the greedy completions (`topo_reward`, the preset's
-weights), the format-ok rate and the training wall time; writes `learning.json` and `learning.png` to --out
-(default bench/results/, git-ignored). All numbers come from one run, so they compare side by side.
+The two continuations start from one SFT checkpoint but sample (GRPO) and shuffle (SFT) by their seed, and at this
+size one run moves F1@0.3 by several points either way: `--repeats N` trains each of them N times (seeds seed,
+seed+1, ...) and reports the mean and the spread (sample standard deviation) over the repeats.
+
+Per stage it prints F1@0.3, F1@0.5, aF1, the mean Topo-R1 reward of the greedy completions (`topo_reward`, the
+preset's weights), the format-ok rate, the count error and the training wall time; writes `learning.json` and
+`learning.png` to --out (default bench/results/, git-ignored). All numbers come from one run, so they compare side
+by side.
 """
 import argparse, json, sys, tempfile, time
 from pathlib import Path
@@ -26,12 +31,13 @@ import numpy as np
 STAGES = ("random", "sft", "sft+sft", "sft+grpo")
 METRICS = ("F1@0.3", "F1@0.5", "aF1", "mean_reward", "format_ok", "image_accuracy", "count_error")
 # The defaults: the preset that fits in <= 30 min on a 2-core CPU (see the tutorial nbs/tutorials/learning.ipynb).
-DEFAULTS = dict(size=64, zoom=2, clarity=1.0, domain="roads", max_errors=1, types="broken_connection", n_sft=2048, n_rl=256, n_test=128,
-                sft_steps=800, grpo_steps=60, vision_warmup=600, budget="time", seed=0, max_new_tokens=96, eval_batch=16)
+DEFAULTS = dict(size=64, zoom=2, clarity=1.0, domain="roads", max_errors=1, types="broken_connection", n_sft=2048, n_rl=256, n_test=512,
+                sft_steps=800, grpo_steps=150, vision_warmup=600, budget="time", seed=0, max_new_tokens=96, eval_batch=16,
+                repeats=3)
 
 
 def build_split(workdir, size=64, domain="roads", max_errors=1, types=("broken_connection",), n_sft=2048, n_rl=256,
-                n_test=128, seed=0, zoom=2, clarity=1.0) -> Path:
+                n_test=512, seed=0, zoom=2, clarity=1.0) -> Path:
     "The easy split for these options, built once and cached under `workdir`."
     from topo_r1.train import easy_split
     types = tuple(types.split(",")) if isinstance(types, str) else tuple(types)
@@ -88,11 +94,12 @@ def _runtime(log, default: float) -> float:
 
 
 def run(workdir=None, out=None, size=64, domain="roads", max_errors=1, types="broken_connection", n_sft=2048, n_rl=256,
-        n_test=128, sft_steps=800, grpo_steps=60, budget="time", seed=0, max_new_tokens=96, eval_batch=16,
+        n_test=512, sft_steps=800, grpo_steps=150, budget="time", seed=0, max_new_tokens=96, eval_batch=16,
         sft_over=None, grpo_over=None, more_over=None, threads=1, figure=True, progress=False, log=print, zoom=2,
-        clarity=1.0, vision_warmup=600) -> dict:
+        clarity=1.0, vision_warmup=600, repeats=3) -> dict:
     "The whole benchmark; returns (and writes to `out`/learning.json) the results dict."
     import torch
+    if repeats < 1: raise ValueError(f"repeats must be at least 1, got {repeats}")
     if threads: torch.set_num_threads(threads)  # 1: a tiny model gains nothing from 2 threads, and loses 10x when shared
     from topo_r1.experiments import train_model
     from topo_r1.train import load_config
@@ -112,46 +119,61 @@ def run(workdir=None, out=None, size=64, domain="roads", max_errors=1, types="br
     res, walls, logs, stamp = {}, {}, {}, time.strftime("%Y%m%d-%H%M%S")
 
     def stage(name, kind, **over):
-        d = runs / f"{stamp}-{name.replace('+', '_')}"
+        d = runs / f"{stamp}-{name.replace('+', '_').replace('#', '-')}"
         t = time.perf_counter()
-        path = train_model(kind, f"tiny_{kind}", progress=progress, split=str(split), output_dir=str(d), seed=seed, **over)
+        path = train_model(kind, f"tiny_{kind}", progress=progress, split=str(split), output_dir=str(d), **over)
         walls[name] = time.perf_counter() - t
         logs[name] = _log(path)
         log(f"{name}: trained in {walls[name]:.0f} s")
         return path
 
-    from topo_r1.baselines import empty_baseline
     from topo_r1.metrics import detection_scores
     empty = detection_scores([[] for _ in rows], [list(r["detections"]) for r in rows])
     res["empty"] = {**empty, "mean_reward": None, "format_ok": None}
     walls["empty"] = 0.0
     res["random"] = ev("tiny"); walls["random"] = 0.0
     log(f"random: F1@0.3 {res['random']['F1@0.3']:.3f}")
-    sft = stage("sft", "sft", max_steps=sft_steps, **(sft_over or {}))
+    sft = stage("sft", "sft", seed=seed, max_steps=sft_steps, **(sft_over or {}))
     res["sft"] = ev(sft)
     log(f"sft: F1@0.3 {res['sft']['F1@0.3']:.3f} aF1 {res['sft']['aF1']:.3f} reward {res['sft']['mean_reward']:.3f}")
-    grpo = stage("sft+grpo", "grpo", model=str(sft), max_steps=grpo_steps, **(grpo_over or {}))
-    res["sft+grpo"] = ev(grpo)
-    log(f"sft+grpo: F1@0.3 {res['sft+grpo']['F1@0.3']:.3f} reward {res['sft+grpo']['mean_reward']:.3f}")
-    grpo_steps_done = _steps(logs["sft+grpo"]) or grpo_steps
     # the budget counts optimiser time (TRL's train_runtime), not model loading and dataset preparation
     sec_per_sft_step = _runtime(logs["sft"], walls["sft"]) / max(_steps(logs["sft"]), 1)
-    more_steps = grpo_steps_done if budget == "steps" else max(1, round(_runtime(logs["sft+grpo"], walls["sft+grpo"]) / sec_per_sft_step))
-    # the same recipe continued: vision frozen as in the SFT stage
-    more = stage("sft+sft", "sft", model=str(sft), subset="rl", max_steps=more_steps,
-                 **{"freeze_vision": sft_over["freeze_vision"], **(more_over or {})})
-    res["sft+sft"] = ev(more)
-    log(f"sft+sft ({more_steps} steps): F1@0.3 {res['sft+sft']['F1@0.3']:.3f} reward {res['sft+sft']['mean_reward']:.3f}")
+    more_steps = []
+    for i in range(repeats):
+        tag = "" if i == 0 else f"#{i}"
+        grpo = stage(f"sft+grpo{tag}", "grpo", seed=seed + i, model=str(sft), max_steps=grpo_steps, **(grpo_over or {}))
+        res[f"sft+grpo{tag}"] = ev(grpo)
+        grpo_log = logs[f"sft+grpo{tag}"]
+        n = (_steps(grpo_log) or grpo_steps) if budget == "steps" else \
+            max(1, round(_runtime(grpo_log, walls[f"sft+grpo{tag}"]) / sec_per_sft_step))
+        more_steps.append(n)
+        # the same recipe continued: vision frozen as in the SFT stage
+        more = stage(f"sft+sft{tag}", "sft", seed=seed + i, model=str(sft), subset="rl", max_steps=n,
+                     **{"freeze_vision": sft_over["freeze_vision"], **(more_over or {})})
+        res[f"sft+sft{tag}"] = ev(more)
+        for name in (f"sft+grpo{tag}", f"sft+sft{tag}"):
+            log(f"{name}: F1@0.3 {res[name]['F1@0.3']:.3f} aF1 {res[name]['aF1']:.3f} reward {res[name]['mean_reward']:.3f}")
     total = time.perf_counter() - t0
     order = ["empty", *STAGES]
+    per_run = lambda k, i: k if i == 0 else f"{k}#{i}"
+    repeated = {k: [res[per_run(k, i)] for i in range(repeats)] for k in ("sft+sft", "sft+grpo")}
+    stages = {}
+    for k in order:
+        runs_k = repeated.get(k, [res[k]])
+        stages[k] = {m: _mean([r.get(m) for r in runs_k]) for m in METRICS}
+        stages[k]["sd"] = {m: _sd([r.get(m) for r in runs_k]) for m in METRICS} if k in repeated else None
+        stages[k]["train_s"] = _mean([walls[per_run(k, i)] for i in range(len(runs_k))]) if k in repeated else walls[k]
+        stages[k]["eval_s"] = _mean([r.get("eval_s") for r in runs_k])
+        stages[k]["n_runs"] = len(runs_k)
     result = {
         "options": dict(size=size, zoom=zoom, vision_warmup=vision_warmup, clarity=clarity, domain=domain, max_errors=max_errors, types=types, n_sft=n_sft, n_rl=n_rl,
-                        n_test=n_test, sft_steps=sft_steps, grpo_steps=grpo_steps, budget=budget, seed=seed,
+                        n_test=n_test, sft_steps=sft_steps, grpo_steps=grpo_steps, budget=budget, seed=seed, repeats=repeats,
                         max_new_tokens=max_new_tokens, threads=torch.get_num_threads(), sft_over=sft_over or {}, grpo_over=grpo_over or {},
                         more_over=more_over or {}, sft_continued_steps=more_steps),
         "split": str(split), "n_test": len(rows), "build_s": build_s, "total_s": total,
-        "stages": {k: {m: res[k].get(m) for m in METRICS} | {"train_s": walls[k], "eval_s": res[k].get("eval_s")}
-                   for k in order},
+        "stages": stages,
+        "repeats": {k: [{m: r.get(m) for m in METRICS} | {"seed": seed + i, "train_s": walls[per_run(k, i)]}
+                        for i, r in enumerate(v)] for k, v in repeated.items()},
         "logs": logs,
         "examples": {k: [{"sample_id": r["sample_id"], "truth": list(r["detections"]), "completion": c}
                          for r, c in zip(rows[:8], res[k]["completions"][:8])] for k in STAGES},
@@ -163,35 +185,54 @@ def run(workdir=None, out=None, size=64, domain="roads", max_errors=1, types="br
     return result
 
 
+def _mean(values):
+    "The mean of the numbers in `values` (None when there are none: a stage without that metric)."
+    v = [x for x in values if x is not None]
+    return float(np.mean(v)) if v else None
+
+def _sd(values):
+    "The sample standard deviation of the numbers in `values` (None with fewer than two)."
+    v = [x for x in values if x is not None]
+    return float(np.std(v, ddof=1)) if len(v) > 1 else None
+
+
 def table(result: dict) -> str:
-    "A markdown table of the stages."
-    head = "| stage | F1@0.3 | F1@0.5 | aF1 | mean reward | format ok | count err | train s | eval s |"
-    lines = [head, "|" + "---|" * 9]
-    f = lambda v, s=1: "–" if v is None else f"{s * v:.1f}" if s == 100 else f"{v:.3f}"
+    "A markdown table of the stages; a repeated stage shows its mean ± the spread over its runs."
+    head = "| stage | runs | F1@0.3 | F1@0.5 | aF1 | mean reward | format ok | count err | train s | eval s |"
+    lines = [head, "|" + "---|" * 10]
+
+    def f(m, key, pct=False):
+        v, sd = m.get(key), (m.get("sd") or {}).get(key)
+        if v is None: return "–"
+        s = f"{100 * v:.1f}" if pct else f"{v:.3f}"
+        return s if sd is None else s + (f" ± {100 * sd:.1f}" if pct else f" ± {sd:.3f}")
     for k, m in result["stages"].items():
-        lines.append(f"| {k} | {f(m['F1@0.3'], 100)} | {f(m['F1@0.5'], 100)} | {f(m['aF1'], 100)} | {f(m['mean_reward'])} | "
-                     f"{f(m['format_ok'])} | {f(m['count_error'])} | {m['train_s']:.0f} | {f(m['eval_s'])} |")
+        lines.append(f"| {k} | {m.get('n_runs', 1)} | {f(m, 'F1@0.3', True)} | {f(m, 'F1@0.5', True)} | {f(m, 'aF1', True)} | "
+                     f"{f(m, 'mean_reward')} | {f(m, 'format_ok')} | {f(m, 'count_error')} | {m['train_s']:.0f} | "
+                     f"{'–' if m.get('eval_s') is None else round(m['eval_s'])} |")
     return "\n".join(lines)
 
 
 def plot_stages(result: dict):
-    "Bars of F1@0.3, aF1 and mean reward per stage, next to the SFT loss and GRPO reward curves."
+    "Bars of F1@0.3, aF1 and mean reward per stage (with the spread over repeats), next to the training curves."
     import matplotlib.pyplot as plt
     st = result["stages"]
     names = list(st)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
     x = np.arange(len(names))
     for i, (key, lab) in enumerate((("F1@0.3", "F1@0.3"), ("aF1", "aF1"), ("mean_reward", "mean reward"))):
-        axes[0].bar(x + (i - 1) * 0.27, [st[n][key] or 0 for n in names], 0.27, label=lab)
+        err = [(st[n].get("sd") or {}).get(key) or 0 for n in names]
+        axes[0].bar(x + (i - 1) * 0.27, [st[n][key] or 0 for n in names], 0.27, yerr=err, capsize=2, label=lab)
     axes[0].set_xticks(x, names, fontsize=8); axes[0].legend(fontsize=7); axes[0].set_title("held-out test, greedy")
-    for name in ("sft", "sft+sft"):
-        pts = [(e["step"], e["loss"]) for e in result["logs"].get(name, []) if "loss" in e]
-        if pts: axes[1].plot(*zip(*pts), ".-", label=name)
+    for name, log in result["logs"].items():
+        pts = [(e["step"], e["loss"]) for e in log if "loss" in e]
+        if pts and name.split("#")[0] in ("sft", "sft+sft"): axes[1].plot(*zip(*pts), ".-", label=name, alpha=0.8)
+        pts = [(e["step"], e["reward"]) for e in log if "reward" in e]
+        if pts and name.startswith("sft+grpo"): axes[2].plot(*zip(*pts), ".-", label=name, alpha=0.8)
     axes[1].set_xlabel("step"); axes[1].set_title("SFT loss")
-    if axes[1].lines: axes[1].legend(fontsize=7)
-    pts = [(e["step"], e["reward"]) for e in result["logs"].get("sft+grpo", []) if "reward" in e]
-    if pts: axes[2].plot(*zip(*pts), ".-", color="C2")
     axes[2].set_xlabel("step"); axes[2].set_title("GRPO mean reward (sampled)")
+    for ax in axes[1:]:
+        if ax.lines: ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -218,6 +259,8 @@ def main(argv=None) -> int:
     p.add_argument("--sft-steps", type=int, default=d["sft_steps"], help="-1: one epoch of the sft subset")
     p.add_argument("--grpo-steps", type=int, default=d["grpo_steps"])
     p.add_argument("--vision-warmup", type=int, default=d["vision_warmup"], help="vision warm-up steps before SFT (0: none)")
+    p.add_argument("--repeats", type=int, default=d["repeats"],
+                   help="runs of GRPO and of SFT-continued from the SFT checkpoint (seeds seed, seed+1, ...): mean ± spread")
     p.add_argument("--budget", choices=("time", "steps"), default=d["budget"],
                    help="extra budget of SFT-continued: GRPO's wall time or its step count")
     p.add_argument("--seed", type=int, default=d["seed"])
@@ -231,10 +274,11 @@ def main(argv=None) -> int:
     ns = p.parse_args(argv)
     r = run(ns.workdir, ns.out, ns.size, ns.domain, ns.max_errors, ns.types, ns.n_sft, ns.n_rl, ns.n_test, ns.sft_steps,
             ns.grpo_steps, ns.budget, ns.seed, ns.max_new_tokens, ns.eval_batch, _kv(ns.sft_set), _kv(ns.grpo_set),
-            _kv(ns.more_set), ns.threads, progress=ns.progress, zoom=ns.zoom, clarity=ns.clarity, vision_warmup=ns.vision_warmup)
+            _kv(ns.more_set), ns.threads, progress=ns.progress, zoom=ns.zoom, clarity=ns.clarity, vision_warmup=ns.vision_warmup,
+            repeats=ns.repeats)
     o = r["options"]
     print(f"\ntorch threads {o['threads']}; {o['domain']}, {o['size']} px (zoom {o['zoom']}, clarity {o['clarity']:g}), 0-{o['max_errors']} errors of {o['types']}; test n={r['n_test']}; "
-          f"SFT-continued: {o['sft_continued_steps']} steps (budget: {o['budget']})\n")
+          f"{o['repeats']} run(s) of each continuation; SFT-continued: {o['sft_continued_steps']} steps (budget: {o['budget']})\n")
     print(table(r))
     print(f"\nsplit built in {r['build_s']:.0f} s; total wall time {r['total_s']:.0f} s ({r['total_s'] / 60:.1f} min)")
     print(f"wrote {Path(ns.out or Path(__file__).resolve().parent / 'results') / 'learning.json'}")

@@ -14,7 +14,7 @@ def test_learning_pipeline_writes_json(tmp_path):
     b = _bench()
     out = tmp_path / "out"
     rc = b.main(["--workdir", str(tmp_path / "work"), "--out", str(out), "--n-sft", "8", "--n-rl", "4", "--n-test", "3",
-                 "--sft-steps", "1", "--grpo-steps", "1", "--vision-warmup", "2", "--budget", "steps", "--max-new-tokens", "8",
+                 "--sft-steps", "1", "--grpo-steps", "1", "--vision-warmup", "2", "--budget", "steps", "--max-new-tokens", "8", "--repeats", "2",
                  "--grpo-set", "max_completion_length=8", "num_generations=2", "per_device_train_batch_size=4"])
     assert rc == 0
     r = json.loads((out / "learning.json").read_text())
@@ -26,9 +26,17 @@ def test_learning_pipeline_writes_json(tmp_path):
     assert r["stages"]["empty"]["F1@0.3"] in (0.0, 1.0)   # 1 only when every test row is clean (0-1 errors, 3 rows)
     for name in ("random", "sft", "sft+sft", "sft+grpo"): assert 0 <= r["stages"][name]["mean_reward"] <= 1
     for name in ("sft", "sft+sft", "sft+grpo"): assert r["stages"][name]["train_s"] > 0
-    assert r["options"]["sft_continued_steps"] == 1 and r["n_test"] == 3
+    assert r["options"]["sft_continued_steps"] == [1, 1] and r["n_test"] == 3
+    # the two continuations ran twice each (seeds 0 and 1): their stage rows are means with a spread
+    for name in ("sft+sft", "sft+grpo"):
+        runs = r["repeats"][name]
+        assert [x["seed"] for x in runs] == [0, 1] and r["stages"][name]["n_runs"] == 2
+        assert r["stages"][name]["F1@0.3"] == sum(x["F1@0.3"] for x in runs) / 2
+        assert r["stages"][name]["sd"]["mean_reward"] >= 0
+    assert r["stages"]["sft"]["n_runs"] == 1 and r["stages"]["sft"]["sd"] is None
+    assert {"sft+grpo", "sft+grpo#1", "sft+sft#1"} <= set(r["logs"])
     assert r["options"]["vision_warmup"] == 2 and r["options"]["zoom"] == 2 and r["options"]["clarity"] == 1.0
     sft_dirs = [d for d in (tmp_path / "work" / "runs").iterdir() if d.name.endswith("-sft")]
     assert len(json.loads((sft_dirs[0] / "vision_warmup.json").read_text())["loss"]) == 2
     assert (out / "learning.png").stat().st_size > 0
-    assert "| sft+grpo |" in b.table(r)
+    assert "| sft+grpo | 2 |" in b.table(r) and " ± " in b.table(r)
