@@ -96,10 +96,14 @@ def _runtime(log, default: float) -> float:
 def run(workdir=None, out=None, size=64, domain="roads", max_errors=1, types="broken_connection", n_sft=2048, n_rl=256,
         n_test=512, sft_steps=800, grpo_steps=150, budget="time", seed=0, max_new_tokens=96, eval_batch=16,
         sft_over=None, grpo_over=None, more_over=None, threads=1, figure=True, progress=False, log=print, zoom=2,
-        clarity=1.0, vision_warmup=600, repeats=3) -> dict:
-    "The whole benchmark; returns (and writes to `out`/learning.json) the results dict."
+        clarity=1.0, vision_warmup=600, repeats=3, from_sft=None) -> dict:
+    """The whole benchmark; returns (and writes to `out`/learning.json) the results dict.
+
+    `from_sft`: an SFT output folder of an earlier run; its stage is evaluated, not trained again, and the
+    continuations start from it on its own split (a cheap way to compare GRPO or SFT-continued settings)."""
     import torch
     if repeats < 1: raise ValueError(f"repeats must be at least 1, got {repeats}")
+    sft_run = _sft_run(from_sft) if from_sft else None
     if threads: torch.set_num_threads(threads)  # 1: a tiny model gains nothing from 2 threads, and loses 10x when shared
     from topo_r1.experiments import train_model
     from topo_r1.train import load_config
@@ -108,11 +112,13 @@ def run(workdir=None, out=None, size=64, domain="roads", max_errors=1, types="br
     out = Path(out or Path(__file__).resolve().parent / "results")
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    split = build_split(workdir, size, domain, max_errors, types, n_sft, n_rl, n_test, seed, zoom, clarity)
+    split = Path(sft_run["split"]) if sft_run else \
+        build_split(workdir, size, domain, max_errors, types, n_sft, n_rl, n_test, seed, zoom, clarity)
     build_s = time.perf_counter() - t0
     rows = load_rows(split, "test")
     # eyes first (train.warm_up_vision), then kept fixed while SFT teaches the language model to read them
     sft_over = {"vision_warmup_steps": vision_warmup, "freeze_vision": vision_warmup > 0, **(sft_over or {})}
+    if sft_run: sft_over = {k: sft_run[k] for k in ("vision_warmup_steps", "freeze_vision")}
     cfg = load_config("sft", "tiny_sft", {"split": str(split), **sft_over})
     ev = lambda spec: evaluate_model(spec, rows, cfg.tiny, seed, eval_batch, max_new_tokens, cfg.view, cfg.system_prompt)
     runs = workdir / "runs"
@@ -133,7 +139,11 @@ def run(workdir=None, out=None, size=64, domain="roads", max_errors=1, types="br
     walls["empty"] = 0.0
     res["random"] = ev("tiny"); walls["random"] = 0.0
     log(f"random: F1@0.3 {res['random']['F1@0.3']:.3f}")
-    sft = stage("sft", "sft", seed=seed, max_steps=sft_steps, **(sft_over or {}))
+    if sft_run:
+        sft = Path(from_sft); logs["sft"] = _log(sft); walls["sft"] = _runtime(logs["sft"], 0.0)
+        log(f"sft: {sft} (trained earlier, {_steps(logs['sft'])} steps)")
+    else:
+        sft = stage("sft", "sft", seed=seed, max_steps=sft_steps, **(sft_over or {}))
     res["sft"] = ev(sft)
     log(f"sft: F1@0.3 {res['sft']['F1@0.3']:.3f} aF1 {res['sft']['aF1']:.3f} reward {res['sft']['mean_reward']:.3f}")
     # the budget counts optimiser time (TRL's train_runtime), not model loading and dataset preparation
@@ -169,7 +179,7 @@ def run(workdir=None, out=None, size=64, domain="roads", max_errors=1, types="br
         "options": dict(size=size, zoom=zoom, vision_warmup=vision_warmup, clarity=clarity, domain=domain, max_errors=max_errors, types=types, n_sft=n_sft, n_rl=n_rl,
                         n_test=n_test, sft_steps=sft_steps, grpo_steps=grpo_steps, budget=budget, seed=seed, repeats=repeats,
                         max_new_tokens=max_new_tokens, threads=torch.get_num_threads(), sft_over=sft_over or {}, grpo_over=grpo_over or {},
-                        more_over=more_over or {}, sft_continued_steps=more_steps),
+                        more_over=more_over or {}, sft_continued_steps=more_steps, from_sft=str(from_sft) if from_sft else None),
         "split": str(split), "n_test": len(rows), "build_s": build_s, "total_s": total,
         "stages": stages,
         "repeats": {k: [{m: r.get(m) for m in METRICS} | {"seed": seed + i, "train_s": walls[per_run(k, i)]}
@@ -183,6 +193,16 @@ def run(workdir=None, out=None, size=64, domain="roads", max_errors=1, types="br
         fig = plot_stages(result)
         fig.savefig(out / "learning.png", dpi=110, bbox_inches="tight")
     return result
+
+
+def _sft_run(folder) -> dict:
+    "The run config (`train_config.json`) of an earlier SFT output folder; its split must still exist."
+    f = Path(folder) / "train_config.json"
+    if not f.is_file(): raise FileNotFoundError(f"--from-sft {folder}: no train_config.json there (not a kit training folder)")
+    c = json.loads(f.read_text())
+    if not (Path(c.get("split", "")) / "dataset_dict.json").is_file():
+        raise FileNotFoundError(f"--from-sft {folder}: its split {c.get('split')!r} is gone; rebuild it or train SFT again")
+    return c
 
 
 def _mean(values):
@@ -261,6 +281,8 @@ def main(argv=None) -> int:
     p.add_argument("--vision-warmup", type=int, default=d["vision_warmup"], help="vision warm-up steps before SFT (0: none)")
     p.add_argument("--repeats", type=int, default=d["repeats"],
                    help="runs of GRPO and of SFT-continued from the SFT checkpoint (seeds seed, seed+1, ...): mean ± spread")
+    p.add_argument("--from-sft", default=None, metavar="DIR",
+                   help="skip SFT: start the continuations from this earlier SFT output folder (and its split)")
     p.add_argument("--budget", choices=("time", "steps"), default=d["budget"],
                    help="extra budget of SFT-continued: GRPO's wall time or its step count")
     p.add_argument("--seed", type=int, default=d["seed"])
@@ -275,7 +297,7 @@ def main(argv=None) -> int:
     r = run(ns.workdir, ns.out, ns.size, ns.domain, ns.max_errors, ns.types, ns.n_sft, ns.n_rl, ns.n_test, ns.sft_steps,
             ns.grpo_steps, ns.budget, ns.seed, ns.max_new_tokens, ns.eval_batch, _kv(ns.sft_set), _kv(ns.grpo_set),
             _kv(ns.more_set), ns.threads, progress=ns.progress, zoom=ns.zoom, clarity=ns.clarity, vision_warmup=ns.vision_warmup,
-            repeats=ns.repeats)
+            repeats=ns.repeats, from_sft=ns.from_sft)
     o = r["options"]
     print(f"\ntorch threads {o['threads']}; {o['domain']}, {o['size']} px (zoom {o['zoom']}, clarity {o['clarity']:g}), 0-{o['max_errors']} errors of {o['types']}; test n={r['n_test']}; "
           f"{o['repeats']} run(s) of each continuation; SFT-continued: {o['sft_continued_steps']} steps (budget: {o['budget']})\n")

@@ -2,6 +2,8 @@
 import importlib.util, json
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 def _bench():
@@ -40,3 +42,21 @@ def test_learning_pipeline_writes_json(tmp_path):
     assert len(json.loads((sft_dirs[0] / "vision_warmup.json").read_text())["loss"]) == 2
     assert (out / "learning.png").stat().st_size > 0
     assert "| sft+grpo | 2 |" in b.table(r) and " ± " in b.table(r)
+
+
+def test_learning_from_an_earlier_sft_run(tmp_path):
+    "--from-sft: the SFT stage is evaluated, not trained again; continuations start from it on its own split."
+    b = _bench()
+    small = ["--n-sft", "8", "--n-rl", "4", "--n-test", "3", "--sft-steps", "1", "--grpo-steps", "1", "--vision-warmup", "0",
+             "--budget", "steps", "--max-new-tokens", "8", "--repeats", "1",
+             "--grpo-set", "max_completion_length=8", "num_generations=2", "per_device_train_batch_size=4"]
+    assert b.main(["--workdir", str(tmp_path / "w1"), "--out", str(tmp_path / "o1"), *small]) == 0
+    sft = next(d for d in (tmp_path / "w1" / "runs").iterdir() if d.name.endswith("-sft"))
+    assert b.main(["--workdir", str(tmp_path / "w2"), "--out", str(tmp_path / "o2"), "--from-sft", str(sft), *small]) == 0
+    r = json.loads((tmp_path / "o2" / "learning.json").read_text())
+    assert r["options"]["from_sft"] == str(sft) and r["split"] == json.loads((sft / "train_config.json").read_text())["split"]
+    runs = {d.name.split("-", 2)[-1] for d in (tmp_path / "w2" / "runs").iterdir()}
+    assert runs == {"sft_grpo", "sft_sft"}          # no SFT stage trained again
+    assert 0 <= r["stages"]["sft"]["F1@0.3"] <= 1
+    with pytest.raises(FileNotFoundError, match="no train_config.json"):
+        b.run(tmp_path / "w3", tmp_path / "o3", from_sft=tmp_path)
