@@ -51,10 +51,9 @@ def build_split(workdir, size=64, domain="roads", max_errors=1, types=("broken_c
 
 def evaluate_model(model_spec, rows, tiny=None, seed=0, batch_size=16, max_new_tokens=96, view="pair",
                    system_prompt=False) -> dict:
-    "Greedy completions of `rows` scored: detection metrics, mean Topo-R1 reward, format-ok rate; plus the answers."
-    from topo_r1.vlm import generate, load_vlm
-    from topo_r1.metrics import detection_scores
-    from topo_r1.vlm import trained_prompt
+    "Greedy completions of `rows` scored (`score_completions`: detection metrics, mean Topo-R1 reward, format-ok rate)."
+    from topo_r1.experiments import score_completions
+    from topo_r1.vlm import generate, load_vlm, trained_prompt
     kw = {"seed": seed, **(tiny or {})} if str(model_spec).startswith("tiny") else {}
     # a trained folder knows its prompt (train_config.json); the untrained model gets the SFT preset's
     if not str(model_spec).startswith("tiny"):
@@ -65,18 +64,8 @@ def evaluate_model(model_spec, rows, tiny=None, seed=0, batch_size=16, max_new_t
     comps = generate(model, processor, adapter, rows, batch_size=batch_size, max_new_tokens=max_new_tokens, view=view,
                      system_prompt=system_prompt, progress=False)   # prompts exactly as in training
     gen_s = time.perf_counter() - t
-    parsed = [adapter.parse(c, r, view, processor) for c, r in zip(comps, rows)]
-    preds = [[d.to_dict() for d in p.detections] for p in parsed]
-    scores = detection_scores(preds, [list(r["detections"]) for r in rows])
-    from topo_r1.rewards import make_topo_reward
-    from topo_r1.train import TrainConfig
-    c = TrainConfig()  # default reward weights = the preset's (0.10 / 0.85 / 0.05, piecewise, clDice)
-    rf = make_topo_reward(c.w_fmt, c.w_acc, c.w_topo, phi_kind=c.phi_kind, use_cldice=c.use_cldice, codec=adapter.codec,
-                          model_hw=lambda h, w: adapter.model_hw(h, w, view, processor))
-    cols = {k: [r[k] for r in rows] for k in ("detections", "height", "width", "sample_id", "mask", "clean_mask")}
-    rewards = rf(comps, **cols)
-    return {**scores, "mean_reward": float(np.mean(rewards)), "format_ok": float(np.mean([p.format_ok for p in parsed])),
-            "eval_s": gen_s, "completions": comps, "predictions": preds}
+    # the reward with the presets' weights (0.10 / 0.85 / 0.05, piecewise φ, clDice): what GRPO maximises
+    return {**score_completions(comps, rows, adapter, processor, view), "eval_s": gen_s, "completions": comps}
 
 
 def _log(output_dir) -> list[dict]:

@@ -16,8 +16,8 @@ import numpy as np
 __all__ = ['EXPERIMENTS_DIR', 'RESERVED', 'KEY_METRICS', 'list_experiments', 'experiment_path', 'notebook_parameters',
            'check_parameters', 'parse_value', 'this_python_kernel', 'git_info', 'ExperimentFailed', 'run_experiment',
            'list_runs', 'runs_table', 'save_metrics', 'save_figure', 'metrics_table', 'ensure_split', 'read_pred_file',
-           'score_predictions', 'prediction_gallery', 'default_config', 'train_model', 'is_tiny', 'auto_param',
-           'training_log', 'training_curve', 'run_cli', 'runs_cli']
+           'score_predictions', 'prediction_gallery', 'score_completions', 'default_config', 'train_model', 'is_tiny',
+           'auto_param', 'training_log', 'training_curve', 'run_cli', 'runs_cli']
 
 # %% ../nbs/15_experiments.ipynb #6dc489a5
 def _package_dir() -> Path:
@@ -355,6 +355,30 @@ def prediction_gallery(rows: list[dict], # dataset rows (image, mask, detections
     fig.suptitle(title or "truth (solid) vs prediction (dashed)", fontsize=9)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
+
+# %% ../nbs/15_experiments.ipynb #59477d44
+def score_completions(completions: list[str], # model answers, one per row
+                      rows: list[dict], # the rows answered (image, mask, clean_mask, detections, height, width, sample_id)
+                      adapter, # the model family's `FamilyAdapter`, or its name
+                      processor=None, # the processor that made the prompts (Qwen2.5-VL's resized frame depends on it)
+                      view: str = "pair", # the view the prompts used: "pair", "overlay" or "side_by_side"
+                      **reward_kw, # `make_topo_reward` options: w_fmt, w_acc, w_topo, phi_kind, use_cldice
+                     ) -> dict:
+    "`detection_scores` of the parsed answers, plus their `mean_reward` (Topo-R1) and `format_ok` rate."
+    from topo_r1.metrics import detection_scores
+    from topo_r1.rewards import make_topo_reward
+    from topo_r1.vlm import get_family
+    completions, rows = list(completions), list(rows)
+    if len(completions) != len(rows):
+        raise ValueError(f"{len(completions)} completions for {len(rows)} rows: one answer per row is needed")
+    if not rows: raise ValueError("score_completions needs at least one row")
+    adapter = get_family(adapter)
+    parsed = [adapter.parse(c, r, view, processor) for c, r in zip(completions, rows)]
+    scores = detection_scores([[d.to_dict() for d in p.detections] for p in parsed], [list(r["detections"]) for r in rows])
+    reward = make_topo_reward(codec=adapter.codec, model_hw=lambda h, w: adapter.model_hw(h, w, view, processor), **reward_kw)
+    cols = {k: [r.get(k) for r in rows] for k in ("detections", "height", "width", "sample_id", "mask", "clean_mask")}
+    return {**scores, "mean_reward": float(np.mean(reward(completions, **cols))),
+            "format_ok": float(np.mean([p.format_ok for p in parsed]))}
 
 # %% ../nbs/15_experiments.ipynb #46a01701
 def default_config(kind: str, # "sft" or "grpo"
