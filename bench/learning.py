@@ -19,7 +19,8 @@ size one run moves F1@0.3 by several points either way: `--repeats N` trains eac
 seed+1, ...) and reports the mean and the spread (sample standard deviation) over the repeats.
 
 Per stage it prints F1@0.3, F1@0.5, aF1, the mean Topo-R1 reward of the greedy completions (`topo_reward`, the
-preset's weights), the format-ok rate, the count error and the training wall time; writes `learning.json` and
+preset's weights), the format-ok rate, the count error, the box scale (median answered box area over the median
+true one: above 1, the answers hedge with larger boxes) and the training wall time; writes `learning.json` and
 `learning.png` to --out (default bench/results/, git-ignored). All numbers come from one run, so they compare side
 by side.
 """
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 STAGES = ("random", "sft", "sft+sft", "sft+grpo")
-METRICS = ("F1@0.3", "F1@0.5", "aF1", "mean_reward", "format_ok", "image_accuracy", "count_error")
+METRICS = ("F1@0.3", "F1@0.5", "aF1", "mean_reward", "format_ok", "image_accuracy", "count_error", "box_scale")
 # The defaults: the preset that fits in <= 30 min on a 2-core CPU (see the tutorial nbs/tutorials/learning.ipynb).
 DEFAULTS = dict(size=64, zoom=2, clarity=1.0, domain="roads", max_errors=1, types="broken_connection", n_sft=2048, n_rl=256, n_test=512,
                 sft_steps=800, grpo_steps=150, vision_warmup=600, budget="time", seed=0, max_new_tokens=96, eval_batch=16,
@@ -65,7 +66,17 @@ def evaluate_model(model_spec, rows, tiny=None, seed=0, batch_size=16, max_new_t
                      system_prompt=system_prompt, progress=False)   # prompts exactly as in training
     gen_s = time.perf_counter() - t
     # the reward with the presets' weights (0.10 / 0.85 / 0.05, piecewise φ, clDice): what GRPO maximises
-    return {**score_completions(comps, rows, adapter, processor, view), "eval_s": gen_s, "completions": comps}
+    scores = score_completions(comps, rows, adapter, processor, view)
+    boxes = [d.box for c, r in zip(comps, rows) for d in adapter.parse(c, r, view, processor).detections]
+    return {**scores, "box_scale": box_scale(boxes, rows), "eval_s": gen_s, "completions": comps}
+
+
+def box_scale(boxes, rows):
+    "Median area of the answered boxes over the median area of the true ones (None when either is empty)."
+    area = lambda x1, y1, x2, y2: (x2 - x1) * (y2 - y1)
+    said = [area(b.x1, b.y1, b.x2, b.y2) for b in boxes]
+    true = [area(*d["bbox_2d"]) for r in rows for d in r["detections"]]
+    return float(np.median(said) / np.median(true)) if said and true else None
 
 
 def _log(output_dir) -> list[dict]:
@@ -207,8 +218,8 @@ def _sd(values):
 
 def table(result: dict) -> str:
     "A markdown table of the stages; a repeated stage shows its mean ± the spread over its runs."
-    head = "| stage | runs | F1@0.3 | F1@0.5 | aF1 | mean reward | format ok | count err | train s | eval s |"
-    lines = [head, "|" + "---|" * 10]
+    head = "| stage | runs | F1@0.3 | F1@0.5 | aF1 | mean reward | format ok | count err | box scale | train s | eval s |"
+    lines = [head, "|" + "---|" * 11]
 
     def f(m, key, pct=False):
         v, sd = m.get(key), (m.get("sd") or {}).get(key)
@@ -217,7 +228,7 @@ def table(result: dict) -> str:
         return s if sd is None else s + (f" ± {100 * sd:.1f}" if pct else f" ± {sd:.3f}")
     for k, m in result["stages"].items():
         lines.append(f"| {k} | {m.get('n_runs', 1)} | {f(m, 'F1@0.3', True)} | {f(m, 'F1@0.5', True)} | {f(m, 'aF1', True)} | "
-                     f"{f(m, 'mean_reward')} | {f(m, 'format_ok')} | {f(m, 'count_error')} | {m['train_s']:.0f} | "
+                     f"{f(m, 'mean_reward')} | {f(m, 'format_ok')} | {f(m, 'count_error')} | {f(m, 'box_scale')} | {m['train_s']:.0f} | "
                      f"{'–' if m.get('eval_s') is None else round(m['eval_s'])} |")
     return "\n".join(lines)
 

@@ -25,6 +25,7 @@ def test_learning_pipeline_writes_json(tmp_path):
     for name, m in r["stages"].items():
         assert {"F1@0.3", "aF1", "mean_reward", "format_ok", "train_s"} <= set(m), name
         assert 0 <= m["F1@0.3"] <= 1 and 0 <= m["aF1"] <= 1
+        assert m["box_scale"] is None or m["box_scale"] > 0
     assert r["stages"]["empty"]["F1@0.3"] in (0.0, 1.0)   # 1 only when every test row is clean (0-1 errors, 3 rows)
     for name in ("random", "sft", "sft+sft", "sft+grpo"): assert 0 <= r["stages"][name]["mean_reward"] <= 1
     for name in ("sft", "sft+sft", "sft+grpo"): assert r["stages"][name]["train_s"] > 0
@@ -42,6 +43,9 @@ def test_learning_pipeline_writes_json(tmp_path):
     assert len(json.loads((sft_dirs[0] / "vision_warmup.json").read_text())["loss"]) == 2
     assert (out / "learning.png").stat().st_size > 0
     assert "| sft+grpo | 2 |" in b.table(r) and " ± " in b.table(r)
+    box = lambda x1, y1, x2, y2: type("B", (), dict(x1=x1, y1=y1, x2=x2, y2=y2))()
+    truth = [{"detections": [{"bbox_2d": [0, 0, 16, 16]}]}, {"detections": []}]
+    assert b.box_scale([box(0, 0, 32, 16)], truth) == 2.0 and b.box_scale([], truth) is None
 
 
 def test_learning_from_an_earlier_sft_run(tmp_path):
