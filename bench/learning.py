@@ -1,6 +1,6 @@
 """Does a tiny VLM trained from scratch on this CPU learn? Random init -> SFT -> GRPO, against SFT continued.
 
-    .venv/bin/python bench/learning.py [--workdir DIR] [--size 64] [--sft-steps N] [--grpo-steps N] [--budget time|steps]
+    .venv/bin/python bench/learning.py [--workdir DIR] [--size 64] [--sft-steps N] [--grpo-steps N] [--budget time|steps] [--repeats 3] [--from-sft DIR]
 
 Builds the easy one-domain curriculum (`topo_r1.train.easy_split`, cached in --workdir), then trains with the kit's own
 TRL path (`topo_r1.experiments.train_model`, presets `tiny_sft` / `tiny_grpo`) and evaluates every stage on the
