@@ -72,10 +72,10 @@ def evaluate_model(model_spec, rows, tiny=None, seed=0, batch_size=16, max_new_t
 
 
 def box_scale(boxes, rows):
-    "Median area of the answered boxes over the median area of the true ones (None when either is empty)."
-    area = lambda x1, y1, x2, y2: (x2 - x1) * (y2 - y1)
-    said = [area(b.x1, b.y1, b.x2, b.y2) for b in boxes]
-    true = [area(*d["bbox_2d"]) for r in rows for d in r["detections"]]
+    "Median area of the answered boxes (`core.Box`) over the median area of the true ones (None when either is empty)."
+    from topo_r1.core import Box
+    said = [b.area for b in boxes]
+    true = [Box.from_list(d["bbox_2d"]).area for r in rows for d in r["detections"]]
     return float(np.median(said) / np.median(true)) if said and true else None
 
 
@@ -143,7 +143,7 @@ def run(workdir=None, out=None, size=64, domain="roads", max_errors=1, types="br
         sft = Path(from_sft); logs["sft"] = _log(sft); walls["sft"] = _runtime(logs["sft"], 0.0)
         log(f"sft: {sft} (trained earlier, {_steps(logs['sft'])} steps)")
     else:
-        sft = stage("sft", "sft", seed=seed, max_steps=sft_steps, **(sft_over or {}))
+        sft = stage("sft", "sft", seed=seed, max_steps=sft_steps, **sft_over)
     res["sft"] = ev(sft)
     log(f"sft: F1@0.3 {res['sft']['F1@0.3']:.3f} aF1 {res['sft']['aF1']:.3f} reward {res['sft']['mean_reward']:.3f}")
     # the budget counts optimiser time (TRL's train_runtime), not model loading and dataset preparation
@@ -178,7 +178,7 @@ def run(workdir=None, out=None, size=64, domain="roads", max_errors=1, types="br
     result = {
         "options": dict(size=size, zoom=zoom, vision_warmup=vision_warmup, clarity=clarity, domain=domain, max_errors=max_errors, types=types, n_sft=n_sft, n_rl=n_rl,
                         n_test=n_test, sft_steps=sft_steps, grpo_steps=grpo_steps, budget=budget, seed=seed, repeats=repeats,
-                        max_new_tokens=max_new_tokens, threads=torch.get_num_threads(), sft_over=sft_over or {}, grpo_over=grpo_over or {},
+                        max_new_tokens=max_new_tokens, threads=torch.get_num_threads(), sft_over=sft_over, grpo_over=grpo_over or {},
                         more_over=more_over or {}, sft_continued_steps=more_steps, from_sft=str(from_sft) if from_sft else None),
         "split": str(split), "n_test": len(rows), "build_s": build_s, "total_s": total,
         "stages": stages,

@@ -3,6 +3,7 @@ import importlib.util, json
 from pathlib import Path
 
 import pytest
+from topo_r1.core import Box
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,9 +44,8 @@ def test_learning_pipeline_writes_json(tmp_path):
     assert len(json.loads((sft_dirs[0] / "vision_warmup.json").read_text())["loss"]) == 2
     assert (out / "learning.png").stat().st_size > 0
     assert "| sft+grpo | 2 |" in b.table(r) and " ± " in b.table(r)
-    box = lambda x1, y1, x2, y2: type("B", (), dict(x1=x1, y1=y1, x2=x2, y2=y2))()
     truth = [{"detections": [{"bbox_2d": [0, 0, 16, 16]}]}, {"detections": []}]
-    assert b.box_scale([box(0, 0, 32, 16)], truth) == 2.0 and b.box_scale([], truth) is None
+    assert b.box_scale([Box(0, 0, 32, 16)], truth) == 2.0 and b.box_scale([], truth) is None
 
 
 def test_learning_from_an_earlier_sft_run(tmp_path):
