@@ -12,8 +12,9 @@ from typing import Iterable, Sequence
 import numpy as np
 
 # %% auto #0
-__all__ = ['ERROR_TYPES', 'ERROR_DEFINITIONS', 'ERROR_SIGNATURES', 'ERROR_COLORS', 'check_error_type', 'Box', 'boxes_array',
-           'iou_matrix', 'Detection', 'as_detections', 'as_mask', 'as_image', 'check_pair', 'as_rng', 'add_counts']
+__all__ = ['ERROR_TYPES', 'ERROR_DEFINITIONS', 'ERROR_SIGNATURES', 'ERROR_COLORS', 'BOX_STYLES', 'check_error_type', 'Box',
+           'boxes_array', 'iou_matrix', 'Detection', 'as_detections', 'as_mask', 'as_image', 'check_pair', 'as_rng',
+           'add_counts', 'draw_detections']
 
 # %% ../nbs/00_core.ipynb #a07a3958
 ERROR_TYPES = ("broken_connection", "spurious_connection", "missing_branch", "extra_branch")
@@ -212,11 +213,39 @@ def as_rng(rng=None) -> np.random.Generator:
     return np.random.default_rng(rng)
 
 # %% ../nbs/00_core.ipynb #c0a1dd01
-def add_counts(a: dict, # counts to add into (updated in place and returned)
-               b: dict, # nested dicts of numbers, e.g. {type: {"attempts": n, "accepted": k}}
+def add_counts(a: dict, # counts so far (not modified)
+               b: dict, # nested dicts of numbers to add, e.g. {type: {"attempts": n, "accepted": k}}
               ) -> dict:
-    "Add the nested count/time dicts `b` into `a` (attempt statistics of the injectors and of a build)."
+    "A new dict with the nested counts/times of `b` added to those of `a` (attempt statistics of injectors and builds)."
+    out = dict(a)
     for k, v in b.items():
-        if isinstance(v, dict): add_counts(a.setdefault(k, {}), v)
-        else: a[k] = a.get(k, 0) + v
-    return a
+        out[k] = add_counts(a.get(k, {}), v) if isinstance(v, dict) else a.get(k, 0) + v
+    return out
+
+# %% ../nbs/00_core.ipynb #4b2457cd
+BOX_STYLES = {"solid": "-", "dashed": "--", "dotted": ":"}
+
+def draw_detections(ax,                     # a matplotlib Axes showing an image of the mask's grid
+                    detections,             # `Detection`s or wire dicts, in mask pixels
+                    style: str = "solid",   # "solid" (truth), "dashed" (answers) or "dotted"
+                    labels=None,            # None, "type", or one string per detection (e.g. an outcome)
+                    lw: float = 1.5,        # line width
+                    scale: float = 1.0,     # multiply coordinates (for a picture drawn at another size)
+                    offset: tuple[float, float] = (0.0, 0.0), # (x, y) added after scaling (e.g. a panel's origin)
+                   ) -> list:
+    "Draw detections as rectangles coloured by type on `ax`; returns the matplotlib patches."
+    from matplotlib.patches import Rectangle
+    if style not in BOX_STYLES: raise ValueError(f"style must be one of {sorted(BOX_STYLES)}, got {style!r}")
+    dets = as_detections(detections)
+    if labels == "type": labels = [d.type.replace("_", " ") for d in dets]
+    if labels is not None and len(labels) != len(dets):
+        raise ValueError(f"labels must be None, 'type' or one string per detection ({len(dets)}), got {len(labels)}")
+    patches = []
+    for i, d in enumerate(dets):
+        b, c = d.box, ERROR_COLORS[d.type]
+        x, y = b.x1 * scale + offset[0] - 0.5, b.y1 * scale + offset[1] - 0.5
+        patches.append(ax.add_patch(Rectangle((x, y), b.width * scale, b.height * scale, fill=False, edgecolor=c,
+                                              linewidth=lw, linestyle=BOX_STYLES[style])))
+        if labels is not None and labels[i]:
+            ax.text(x, y - 1, labels[i], color=c, fontsize=7, va="bottom", clip_on=True)
+    return patches
