@@ -14,11 +14,12 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from .core import Box, Detection, ERROR_TYPES, ERROR_COLORS, as_detections, iou_matrix
+from .splits import load_split, resolve_split
 
 # %% auto #0
 __all__ = ['TAUS', 'AF1_TAUS', 'TYPE_TAU', 'CONFUSION_ROWS', 'CONFUSION_COLS', 'match_detections', 'prf', 'score_keys',
            'detection_scores', 'scores_table', 'type_confusion', 'plot_type_confusion', 'write_predictions',
-           'read_predictions', 'resolve_split', 'load_truth', 'align', 'evaluate', 'eval_cli']
+           'read_predictions', 'load_truth', 'align', 'evaluate', 'eval_cli']
 
 # %% ../nbs/06_metrics.ipynb #062b7106
 def _assign(iou: np.ndarray, # (N, M) IoU between predictions and truths
@@ -148,6 +149,7 @@ def type_confusion(preds, gts,          # per-image lists of predictions and tru
 
 def plot_type_confusion(preds, gts, tau: float = TYPE_TAU, ax=None, title: str | None = None):
     "A heat map of `type_confusion`; returns the Figure."
+    import matplotlib.pyplot as plt
     c = type_confusion(preds, gts, tau)
     m = np.asarray(c["counts"])
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6.2, 5))
@@ -193,31 +195,14 @@ def read_predictions(path, # a PRED.jsonl file
     return rows
 
 # %% ../nbs/06_metrics.ipynb #32f1f7d3
-def resolve_split(split) -> Path:
-    "The folder of a built split: a path, or a name under `data_root/splits` or `data_root`."
-    from topo_r1.settings import load_settings
-    p = Path(split).expanduser()
-    if p.exists(): return p
-    root = load_settings().data_root
-    for q in (root / "splits" / str(split), root / str(split)):
-        if q.exists(): return q
-    raise FileNotFoundError(f"no built split at {split!r} (nor under {root / 'splits'} or {root}); build one with `topo-r1 build`")
-
-def load_truth(split,              # a split folder / name, a `DatasetDict`, a `Dataset` or a list of rows
+def load_truth(split,              # see `topo_r1.splits.load_split`: a folder, a name, a dataset or a list of rows
                subset: str = "test", # which subset of a DatasetDict
               ) -> list[dict]:
     "Rows `{sample_id, detections, domain}` of a split's subset, without decoding images."
-    if isinstance(split, (str, Path)):
-        import datasets
-        split = datasets.load_from_disk(str(resolve_split(split)))
-    if hasattr(split, "keys") and "sample_id" not in split.keys():  # a DatasetDict (or a dict of subsets)
-        if subset not in split: raise ValueError(f"split has no subset {subset!r}; it has {', '.join(split.keys())}")
-        split = split[subset]
-    if hasattr(split, "select_columns"):
-        missing = {"sample_id", "detections"} - set(split.column_names)
-        if missing: raise ValueError(f"the split lacks columns {sorted(missing)}")
-        split = split.select_columns([c for c in ("sample_id", "detections", "domain") if c in split.column_names])
-    return [{"sample_id": str(r["sample_id"]), "detections": r["detections"], "domain": r.get("domain")} for r in split]
+    ds = load_split(split, subset, columns=("sample_id", "detections"))
+    if hasattr(ds, "select_columns"):
+        ds = ds.select_columns([c for c in ("sample_id", "detections", "domain") if c in ds.column_names])
+    return [{"sample_id": str(r["sample_id"]), "detections": r["detections"], "domain": r.get("domain")} for r in ds]
 
 def align(preds: list[dict], truth: list[dict]) -> list[dict]:
     "The predictions in the order of `truth`; ValueError on duplicate, missing or unknown sample ids."
