@@ -7,6 +7,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import ndimage as ndi
 from topo_r1 import topology as T
+from topo_r1 import tour
 
 def gudhi_betti(mask):
     "Reference: Betti numbers of the sublevel set {0} of a cubical complex on top cells (fg 0, bg 1, padded with 1)."
@@ -53,6 +54,13 @@ def test_betti_matches_gudhi_on_real_masks(real_roots):
 
 @settings(max_examples=60, deadline=None)
 @given(arrays(bool, st.tuples(st.integers(1, 20), st.integers(1, 20))))
+def test_euler_matches_scikit_image(m):
+    "An independent oracle: scikit-image's Euler number with 8-connected foreground (connectivity=2)."
+    from skimage.measure import euler_number
+    assert T.euler_characteristic(m) == euler_number(np.pad(m, 1), connectivity=2)
+
+@given(arrays(bool, st.tuples(st.integers(1, 24), st.integers(1, 24))))
+@settings(max_examples=60, deadline=None)
 def test_euler_is_b0_minus_b1(m):
     b0, b1 = T.betti_numbers(m)
     assert T.euler_characteristic(m) == b0 - b1
@@ -217,7 +225,7 @@ def test_soft_bad_input():
 # --- the tour -----------------------------------------------------------------------------------------------
 
 def test_topology_tour_writes_report_and_figure(tmp_path):
-    report = T.topology_tour(tmp_path / "tour", rng=1)
+    report = tour.topology_tour(tmp_path / "tour", rng=1)
     assert report == tmp_path / "tour" / "report.md"
     text = report.read_text()
     assert "| sample |" in text and "samples.png" in text
@@ -225,7 +233,7 @@ def test_topology_tour_writes_report_and_figure(tmp_path):
     for d in ("roads", "cracks", "vessels"): assert f"synthetic {d}" in text
 
 def test_topology_tour_default_folder_is_under_runs_dir(tmp_settings):
-    report = T.topology_tour(rng=0)
+    report = tour.topology_tour(rng=0)
     assert report.is_file() and (tmp_settings / "runs" / "tour") in report.parents
 
 def test_tour_cli(tmp_path):

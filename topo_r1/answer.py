@@ -13,9 +13,9 @@ from typing import Sequence
 from .core import Box, Detection, ERROR_TYPES, ERROR_DEFINITIONS, as_detections
 
 # %% auto #0
-__all__ = ['CODECS', 'SYSTEM_PROMPT', 'COORDS', 'PROBLEMS', 'MAX_ANSWER_CHARS', 'PixelCodec', 'Relative1000Codec',
-           'ResizedPixelCodec', 'codec_for', 'user_prompt', 'type_phrase', 'region_name', 'make_reasoning',
-           'answer_json', 'format_completion', 'completion_text', 'ParsedAnswer', 'parse_completion']
+__all__ = ['CODECS', 'SYSTEM_PROMPT', 'COORDS', 'VIEWS', 'PROBLEMS', 'LAYOUT_PROBLEMS', 'MAX_ANSWER_CHARS', 'PixelCodec',
+           'Relative1000Codec', 'ResizedPixelCodec', 'codec_for', 'user_prompt', 'type_phrase', 'region_name',
+           'make_reasoning', 'answer_json', 'format_completion', 'completion_text', 'ParsedAnswer', 'parse_completion']
 
 # %% ../nbs/07_answer.ipynb #da5a338a
 def _hw(hw, name: str) -> tuple[float, float]:
@@ -106,12 +106,14 @@ _VIEW_TEXT = {
                     "both halves have the same size and boxes refer to one half.",
 }
 
+VIEWS = tuple(_VIEW_TEXT)   # how a mask is shown to a model (the one list of view names; see `topo_r1.views`)
+
 def user_prompt(height: int, width: int,  # size of the (one panel of the) image the boxes refer to, in pixels
-                view: str = "pair",       # how the mask is shown: "pair", "overlay" or "side_by_side"
+                view: str = "pair",       # how the mask is shown: one of `VIEWS`
                 coords: str = "pixels",   # coordinate frame: "pixels", "relative1000" or "resized_pixels"
                ) -> str:
     "The user text for one sample: what the pictures are and in which frame to write the boxes."
-    if view not in _VIEW_TEXT: raise ValueError(f"unknown view {view!r}; expected one of {', '.join(_VIEW_TEXT)}")
+    if view not in VIEWS: raise ValueError(f"unknown view {view!r}; expected one of {', '.join(VIEWS)}")
     if coords not in COORDS: raise ValueError(f"unknown coords {coords!r}; expected one of {', '.join(COORDS)}")
     h, w = int(height), int(width)
     if h <= 0 or w <= 0: raise ValueError(f"height and width must be positive, got {height}x{width}")
@@ -212,6 +214,7 @@ PROBLEMS = ("no_think_block", "multiple_think_blocks", "no_answer_block", "multi
             "answer_before_think", "text_outside_blocks", "invalid_json", "not_json", "not_a_list", "not_an_object",
             "missing_bbox", "missing_type", "unknown_type", "bad_coordinates", "non_finite_coordinates", "empty_box",
             "outside_image", "no_image_size")
+LAYOUT_PROBLEMS = PROBLEMS[:6]   # the block structure is wrong (the rest: the answer's content is)
 
 @dataclass
 class ParsedAnswer:

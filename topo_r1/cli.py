@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse, importlib, importlib.metadata, platform, sys
 
 # %% auto #0
-__all__ = ['COMMANDS', 'PACKAGES', 'main', 'environment_info', 'info_cli']
+__all__ = ['COMMANDS', 'USER_ERRORS', 'PACKAGES', 'main', 'environment_info', 'info_cli']
 
 # %% ../nbs/14_cli.ipynb #2129b54f
 COMMANDS = {  # name -> (module, function, one-line help)
     "info": ("topo_r1.cli", "info_cli", "print versions, GPU, resolved settings and the real datasets found"),
-    "tour": ("topo_r1.topology", "tour_cli", "write a short topology report on synthetic and real masks"),
+    "tour": ("topo_r1.tour", "tour_cli", "write a short topology report on synthetic and real masks"),
     "build": ("topo_r1.build", "build_cli", "build the SFT / RL / test datasets with injected, verified errors"),
     "baseline": ("topo_r1.baselines", "baseline_cli", "run a training-free detector on a split, writing PRED.jsonl"),
     "eval": ("topo_r1.metrics", "eval_cli", "score PRED.jsonl against a split, writing metrics.json"),
@@ -39,13 +39,15 @@ def _version(dist: str) -> str:
     try: return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError: return "not installed"
 
+USER_ERRORS = (ValueError, FileNotFoundError)   # what bad input raises in the kit; anything else is a bug and keeps its traceback
+
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `topo-r1` console script."
     ns = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     module, fn, _ = COMMANDS[ns.command]
     handler = getattr(importlib.import_module(module), fn)
     try: return int(handler(ns.args) or 0)
-    except (ValueError, FileNotFoundError, KeyError, TypeError) as e:
+    except USER_ERRORS as e:
         print(f"topo-r1 {ns.command}: error: {e}", file=sys.stderr)
         return 2
 

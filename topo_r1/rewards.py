@@ -14,13 +14,14 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from .core import Box, Detection, ERROR_TYPES, as_detections, as_mask, boxes_array, iou_matrix
-from .answer import ParsedAnswer, completion_text, parse_completion
+from .answer import LAYOUT_PROBLEMS, ParsedAnswer, completion_text, parse_completion
+from .topology import cldice_from_counts, skeleton
 
 # %% auto #0
-__all__ = ['PHI_KNOTS', 'PHI_KINDS', 'ACC_WEIGHTS', 'TERMS', 'topo_reward', 'format_reward', 'accuracy_reward', 'topology_term',
-           'ROAM_TABLE', 'roam_reward', 'phi', 'TopoMaps', 'box_cldice', 'Truth', 'prepare_truth', 'score_answer',
-           'TopoReward', 'make_topo_reward', 'Claims', 'extract_claims', 'agreement', 'answer_right', 'roam_score',
-           'RoamReward', 'make_roam_reward']
+__all__ = ['PHI_KNOTS', 'PHI_KINDS', 'REWARD_WEIGHTS', 'ACC_WEIGHTS', 'TERMS', 'topo_reward', 'format_reward', 'accuracy_reward',
+           'topology_term', 'ROAM_TABLE', 'roam_reward', 'phi', 'TopoMaps', 'box_cldice', 'Truth', 'prepare_truth',
+           'score_answer', 'TopoReward', 'make_topo_reward', 'Claims', 'extract_claims', 'agreement', 'answer_right',
+           'roam_score', 'RoamReward', 'make_roam_reward']
 
 # %% ../nbs/08_rewards.ipynb #73808633
 PHI_KNOTS = ((0.0, 0.0), (0.1, 0.2), (0.3, 0.5), (0.5, 0.7), (0.75, 0.9), (1.0, 1.0))  # (IoU, credit)
@@ -42,25 +43,23 @@ def _integral(a: np.ndarray) -> np.ndarray:
     s[1:, 1:] = a.cumsum(0).cumsum(1)
     return s
 
-def _pix(box: Box, hw) -> tuple[int, int, int, int]:
-    "Integer pixel bounds (r0, r1, c0, c1) of the pixels a box touches, clipped to the image."
-    h, w = hw
-    return (min(max(int(math.floor(box.y1)), 0), h), min(max(int(math.ceil(box.y2)), 0), h),
-            min(max(int(math.floor(box.x1)), 0), w), min(max(int(math.ceil(box.x2)), 0), w))
+def _pixel_bounds(box: Box, hw) -> tuple[int, int, int, int]:
+    "Integer pixel bounds (r0, r1, c0, c1) of the pixels a box touches (`Box.slices`), clipped to the image."
+    (h, w), (rs, cs) = hw, box.slices()
+    return min(rs.start, h), min(max(rs.stop, 0), h), min(cs.start, w), min(max(cs.stop, 0), w)
 
 @dataclass
 class TopoMaps:
     "Summed-area tables of skeleton and miss counts for one (corrupted, clean) mask pair."
-    hw: tuple          # (H, W)
-    sp: np.ndarray     # corrupted skeleton S_P
-    sl: np.ndarray     # clean skeleton S_L
-    mp: np.ndarray     # S_P outside the clean mask (hurts topology precision)
-    ml: np.ndarray     # S_L outside the corrupted mask (hurts topology sensitivity)
+    hw: tuple                   # (H, W)
+    pred_skel: np.ndarray       # corrupted skeleton S_P
+    clean_skel: np.ndarray      # clean skeleton S_L
+    pred_misses: np.ndarray     # S_P outside the clean mask (hurts topology precision)
+    clean_misses: np.ndarray    # S_L outside the corrupted mask (hurts topology sensitivity)
 
     @classmethod
     def from_masks(cls, mask, clean_mask) -> TopoMaps:
         "Skeletonise both masks once and build the tables."
-        from topo_r1.topology import skeleton
         p, l = as_mask(np.asarray(mask), name="mask"), as_mask(np.asarray(clean_mask), name="clean_mask")
         if p.shape != l.shape: raise ValueError(f"mask {p.shape} and clean_mask {l.shape} must have the same shape")
         sp, sl = skeleton(p), skeleton(l)
@@ -68,20 +67,16 @@ class TopoMaps:
 
     def counts(self, box: Box) -> np.ndarray:
         "[|S_P|, |S_L|, misses of S_P, misses of S_L] inside `box`."
-        r0, r1, c0, c1 = _pix(box, self.hw)
-        return np.array([t[r1, c1] - t[r0, c1] - t[r1, c0] + t[r0, c0] for t in (self.sp, self.sl, self.mp, self.ml)], float)
-
-def _cldice_from(sp, sl, mp, ml) -> float:
-    "clDice from skeleton sizes and miss counts (1.0 where a skeleton is empty)."
-    tprec = 1.0 - mp / sp if sp else 1.0
-    tsens = 1.0 - ml / sl if sl else 1.0
-    return 0.0 if tprec + tsens == 0 else 2 * tprec * tsens / (tprec + tsens)
+        r0, r1, c0, c1 = _pixel_bounds(box, self.hw)
+        return np.array([t[r1, c1] - t[r0, c1] - t[r1, c0] + t[r0, c0]
+                         for t in (self.pred_skel, self.clean_skel, self.pred_misses, self.clean_misses)], float)
 
 def box_cldice(maps: TopoMaps, box: Box) -> float:
     "clDice between the corrupted and the clean mask inside `box` (skeletons of the whole masks)."
-    return _cldice_from(*maps.counts(box))
+    return cldice_from_counts(*maps.counts(box))
 
 # %% ../nbs/08_rewards.ipynb #ab91db18
+REWARD_WEIGHTS = {"fmt": 0.10, "acc": 0.85, "topo": 0.05}   # R = 0.10·R_fmt + 0.85·R_acc + 0.05·R_topo (the paper's)
 ACC_WEIGHTS = (0.7, 0.2, 0.1)  # soft F1, localisation, type coverage
 
 @dataclass
@@ -105,28 +100,28 @@ def prepare_truth(detections, height=None, width=None, mask=None, clean_mask=Non
 
 def _topo_credit(b: np.ndarray, g: np.ndarray, maps: TopoMaps | None) -> float:
     "Share of the true box's topological damage that box `b` explains, times the area penalty."
-    ix1, iy1, ix2, iy2 = max(b[0], g[0]), max(b[1], g[1]), min(b[2], g[2]), min(b[3], g[3])
-    if ix2 <= ix1 or iy2 <= iy1: return 0.0
-    pen = min(1.0, (g[2] - g[0]) / (b[2] - b[0])) * min(1.0, (g[3] - g[1]) / (b[3] - b[1]))
-    share = (ix2 - ix1) * (iy2 - iy1) / ((g[2] - g[0]) * (g[3] - g[1]))
+    pb, gb = Box(*b), Box(*g)
+    inter = pb.intersection(gb)
+    if inter <= 0: return 0.0
+    pen = min(1.0, gb.width / pb.width) * min(1.0, gb.height / pb.height)
+    share = inter / gb.area
     if maps is not None:
-        gb = Box(*g)
         sp, sl, mp, ml = maps.counts(gb)
-        drop = 1.0 - _cldice_from(sp, sl, mp, ml)
+        drop = 1.0 - cldice_from_counts(sp, sl, mp, ml)
         if drop > 1e-12:
-            _, _, mpi, mli = maps.counts(Box(ix1, iy1, ix2, iy2))
-            share = (1.0 - _cldice_from(sp, sl, mpi, mli)) / drop
+            both = Box(max(pb.x1, gb.x1), max(pb.y1, gb.y1), min(pb.x2, gb.x2), min(pb.y2, gb.y2))
+            _, _, mpi, mli = maps.counts(both)
+            share = (1.0 - cldice_from_counts(sp, sl, mpi, mli)) / drop
     return float(min(max(share, 0.0), 1.0) * pen)
 
 def score_answer(parsed: ParsedAnswer,   # a parsed completion
                  truth: Truth,           # the sample's prepared ground truth
                  phi_kind: str = "piecewise",
                  acc_weights=ACC_WEIGHTS, # weights of soft F1, localisation, type coverage inside R_acc
-                 w_acc: float = 0.85, w_topo: float = 0.05, # how the matching weighs the two match-based terms
+                 w_acc: float = REWARD_WEIGHTS["acc"], w_topo: float = REWARD_WEIGHTS["topo"], # how the matching weighs the two match-based terms
                 ) -> dict:
     "The reward terms of one answer: fmt, acc, topo and their parts (soft_f1, loc, cov)."
-    layout_ok = not any(c in ("no_think_block", "multiple_think_blocks", "no_answer_block", "multiple_answer_blocks",
-                              "answer_before_think", "text_outside_blocks") for c in parsed.codes)
+    layout_ok = not any(c in LAYOUT_PROBLEMS for c in parsed.codes)
     fmt = 1.0 if parsed.format_ok else 0.5 if layout_ok else 0.0
     if parsed.answer is None: return dict(fmt=fmt, acc=0.0, topo=0.0, soft_f1=0.0, loc=0.0, cov=0.0)
     P, G = parsed.detections, truth.detections
@@ -209,7 +204,7 @@ TERMS = ("fmt", "acc", "topo")
 
 class TopoReward(_CachedReward):
     "Topo-R1's composite reward `w_fmt·R_fmt + w_acc·R_acc + w_topo·R_topo` (or one term with `part`)."
-    def __init__(self, w_fmt=0.10, w_acc=0.85, w_topo=0.05, phi_kind="piecewise", use_cldice=True, codec=None,
+    def __init__(self, w_fmt=REWARD_WEIGHTS["fmt"], w_acc=REWARD_WEIGHTS["acc"], w_topo=REWARD_WEIGHTS["topo"], phi_kind="piecewise", use_cldice=True, codec=None,
                  model_hw=None, acc_weights=ACC_WEIGHTS, part=None, cache_size=4096, name="topo_reward"):
         super().__init__(codec, model_hw, use_cldice, cache_size, name)
         ws = (w_fmt, w_acc, w_topo)
@@ -248,9 +243,9 @@ class TopoReward(_CachedReward):
             if callable(lm) and got: lm(f"{self.__name__}/{k}", float(np.mean(got)))
             if callable(le) and k in TERMS: le(f"{self.__name__}/{k}", vals)
 
-def make_topo_reward(w_fmt: float = 0.10,   # weight of R_fmt
-                     w_acc: float = 0.85,   # weight of R_acc
-                     w_topo: float = 0.05,  # weight of R_topo
+def make_topo_reward(w_fmt: float = REWARD_WEIGHTS["fmt"],   # weight of R_fmt
+                     w_acc: float = REWARD_WEIGHTS["acc"],   # weight of R_acc
+                     w_topo: float = REWARD_WEIGHTS["topo"], # weight of R_topo
                      phi_kind: str = "piecewise", # "piecewise" or "raw" (the paper's ablation)
                      use_cldice: bool = True,     # R_topo from clDice of the masks (else from box areas only)
                      codec=None,            # box codec of the model family (default: mask pixels)

@@ -6,9 +6,8 @@ Docs: https://topo-r1.github.io/topo_r1/topology.html.md"""
 
 # %% ../nbs/01_topology.ipynb #14f06d9e
 from __future__ import annotations
-import argparse, math, time
+import math
 from dataclasses import dataclass, field
-from datetime import datetime
 from itertools import combinations
 from pathlib import Path
 import numpy as np
@@ -19,7 +18,7 @@ from .core import as_mask
 # %% auto #0
 __all__ = ['STRUCT8', 'STRUCT4', 'SPUR_SCALE', 'SPUR_OFFSET', 'euler_characteristic', 'betti_numbers', 'skeleton', 'Branch',
            'SkeletonGraph', 'skeleton_graph', 'count_endpoints', 'topology_signature', 'plot_skeleton_graph', 'cldice',
-           'betti_error', 'soft_skeleton', 'soft_cldice_loss', 'topology_tour', 'tour_cli']
+           'cldice_from_counts', 'betti_error', 'soft_skeleton', 'soft_cldice_loss']
 
 # %% ../nbs/01_topology.ipynb #f34e9d12
 STRUCT8 = np.ones((3, 3), bool)                  # 8-connectivity in 2D (26 in 3D: np.ones((3, 3, 3)))
@@ -274,8 +273,17 @@ def cldice(pred, target) -> float:
     p, t = _pair(pred, target)
     if not p.any() or not t.any(): return float(p.any() == t.any())
     sp, st = skeleton(p), skeleton(t)
-    tprec = np.count_nonzero(sp & t) / np.count_nonzero(sp)
-    tsens = np.count_nonzero(st & p) / np.count_nonzero(st)
+    return cldice_from_counts(np.count_nonzero(sp), np.count_nonzero(st),
+                              np.count_nonzero(sp & ~t), np.count_nonzero(st & ~p))
+
+def cldice_from_counts(n_pred_skel: int,   # |S_P|: pixels of the prediction's skeleton
+                       n_target_skel: int, # |S_T|: pixels of the target's skeleton
+                       pred_misses: int,   # pixels of S_P outside the target (they lower topology precision)
+                       target_misses: int, # pixels of S_T outside the prediction (they lower topology sensitivity)
+                      ) -> float:
+    "clDice, the harmonic mean of topology precision and sensitivity, from skeleton counts (a part is 1 where its skeleton is empty)."
+    tprec = 1.0 - pred_misses / n_pred_skel if n_pred_skel else 1.0
+    tsens = 1.0 - target_misses / n_target_skel if n_target_skel else 1.0
     return 0.0 if tprec + tsens == 0 else float(2 * tprec * tsens / (tprec + tsens))
 
 # %% ../nbs/01_topology.ipynb #34bb800b
@@ -325,57 +333,3 @@ def soft_cldice_loss(pred, target, iterations: int = 10, smooth: float = 1.0):
     tprec = ((sp * target).sum() + smooth) / (sp.sum() + smooth)
     tsens = ((st * pred).sum() + smooth) / (st.sum() + smooth)
     return 1.0 - 2.0 * tprec * tsens / (tprec + tsens)
-
-# %% ../nbs/01_topology.ipynb #ee513529
-def _tour_samples(rng) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    "Synthetic scenes of each domain plus the first real sample of each dataset found: (name, image, mask)."
-    from topo_r1.core import as_rng
-    from topo_r1.sources import find_real_datasets, list_real
-    rng, out = as_rng(rng), []
-    try: from topo_r1.synthetic import make_scene
-    except ImportError: make_scene = None
-    if make_scene is not None:
-        for domain in ("roads", "cracks", "vessels"): out.append((f"synthetic {domain}", *make_scene(domain, size=256, rng=rng)))
-    for name in find_real_datasets():
-        item = list_real(name)[0]
-        out.append((item.source_id, *item.load()))
-    return out
-
-def topology_tour(out_dir=None, rng=0) -> Path:
-    "Measure β0, β1 and endpoints on synthetic and real masks; write `report.md` and `samples.png`; return the report path."
-    import matplotlib; import matplotlib.pyplot as plt
-    from topo_r1.settings import load_settings
-    out = Path(out_dir) if out_dir is not None else load_settings().runs_dir / "tour" / datetime.now().strftime("%Y%m%d-%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
-    samples = _tour_samples(rng)
-    rows, fig, axs = [], *plt.subplots(2, max(len(samples), 1), figsize=(3.2 * max(len(samples), 1), 6.6), squeeze=False)
-    for j, (name, image, mask) in enumerate(samples):
-        t0 = time.perf_counter(); b0, b1 = betti_numbers(mask); tb = time.perf_counter() - t0
-        g = skeleton_graph(mask)
-        rows.append(f"| {name} | {mask.shape[0]}×{mask.shape[1]} | {mask.mean():.1%} | {b0} | {b1} | {g.n_endpoints} | "
-                    f"{len(g.branches)} | {len(g.terminal_branches)} | {tb * 1e3:.2f} |")
-        axs[0, j].imshow(image); axs[0, j].set_title(name, fontsize=9); axs[0, j].set_axis_off()
-        plot_skeleton_graph(mask, graph=g, ax=axs[1, j])
-    fig.tight_layout(); fig.savefig(out / "samples.png", dpi=80); plt.close(fig)
-    synth = any(n.startswith("synthetic") for n, *_ in samples)
-    notes = ([] if synth else ["No synthetic generator (topo_r1.synthetic) could be imported: real masks only.\n"]) + \
-            ([] if len(samples) > (3 if synth else 0) else ["No real datasets were found (set real_data_roots in settings.ini).\n"])
-    lines = ["# Topology tour\n", f"{datetime.now():%Y-%m-%d %H:%M}, seed {rng!r}.\n",
-             "Convention: 8-connected foreground, 4-connected background, border padded with background. "
-             "β0 = pieces, β1 = enclosed holes, endpoints = free ends of the spur-pruned skeleton "
-             "(an isolated pixel counts 2).\n", *notes,
-             "| sample | size | foreground | β0 | β1 | endpoints | branches | terminal | betti_numbers ms |",
-             "|---|---|---|---|---|---|---|---|---|", *rows, "",
-             "![samples: image above, mask with skeleton (white), endpoints (orange) and junctions (blue) below](samples.png)\n"]
-    (out / "report.md").write_text("\n".join(lines))
-    return out / "report.md"
-
-def tour_cli(argv: list[str]) -> int:
-    "`topo-r1 tour [--out DIR] [--seed N]`: write the topology tour and print the report's path."
-    p = argparse.ArgumentParser(prog="topo-r1 tour", description="Write a short topology report on synthetic and real masks.")
-    p.add_argument("--out", default=None, help="output folder (default: RUNS_DIR/tour/<timestamp>)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the synthetic scenes")
-    ns = p.parse_args(argv)
-    import matplotlib; matplotlib.use("Agg")
-    print(topology_tour(ns.out, rng=ns.seed))
-    return 0
