@@ -22,6 +22,7 @@ COMMANDS = {  # name -> (module, function, one-line help)
     "train": ("topo_r1.train", "train_cli", "train with SFT or GRPO from a YAML config"),
     "run": ("topo_r1.experiments", "run_cli", "execute an experiment notebook with papermill into its own run folder"),
     "runs": ("topo_r1.experiments", "runs_cli", "tabulate finished runs side by side"),
+    "check": ("topo_r1.check", "check_cli", "find topological errors in your own folder of images and masks (no ground truth)"),
 }
 
 # %% ../nbs/14_cli.ipynb #4d9b4228
