@@ -23,6 +23,8 @@ COMMANDS = {  # name -> (module, function, one-line help)
     "run": ("topo_r1.experiments", "run_cli", "execute an experiment notebook with papermill into its own run folder"),
     "runs": ("topo_r1.experiments", "runs_cli", "tabulate finished runs side by side"),
     "check": ("topo_r1.check", "check_cli", "find topological errors in your own folder of images and masks (no ground truth)"),
+    "segment": ("topo_r1.segmenter_errors", "segment_cli", "run a classical segmenter (Frangi/Sato/ridge + threshold) over a dataset or folder, writing masks"),
+    "diff": ("topo_r1.segmenter_errors", "diff_cli", "derive typed real segmenter errors (prediction vs truth) as a split for eval"),
 }
 
 # %% ../nbs/14_cli.ipynb #4d9b4228
