@@ -6,18 +6,24 @@ Docs: https://topo-r1.github.io/topo_r1/experiments.html.md"""
 
 # %% ../nbs/15_experiments.ipynb #e965b413
 from __future__ import annotations
-import argparse, ast, contextlib, importlib.util, json, os, re, subprocess, sys, tempfile, time
-from datetime import date, datetime
+import argparse, ast, contextlib, fcntl, importlib.util, json, os, re, subprocess, sys, tempfile, time
+from datetime import datetime
 from pathlib import Path
 
-import numpy as np
+import yaml
+
+from .settings import load_settings
+from .cli import environment_info
+from .train_config import parse_value
+# what experiment notebooks import, re-exported here (their homes: `topo_r1.evaluate`, `topo_r1.stages`)
+from .evaluate import (box_scale, mean_sd, prediction_gallery, read_pred_file, score_completions,
+                              score_predictions, training_curve, training_log)
+from .stages import AUTO_SIZES, auto_param, default_config, ensure_split, experiment_inputs, is_tiny, train_model
 
 # %% auto #0
 __all__ = ['EXPERIMENTS_DIR', 'RESERVED', 'KEY_METRICS', 'list_experiments', 'experiment_path', 'notebook_parameters',
-           'check_parameters', 'parse_value', 'this_python_kernel', 'git_info', 'ExperimentFailed', 'run_experiment',
-           'list_runs', 'runs_table', 'save_metrics', 'save_figure', 'metrics_table', 'ensure_split', 'read_pred_file',
-           'score_predictions', 'prediction_gallery', 'score_completions', 'default_config', 'train_model', 'is_tiny',
-           'auto_param', 'training_log', 'training_curve', 'run_cli', 'runs_cli']
+           'check_parameters', 'this_python_kernel', 'git_info', 'ExperimentFailed', 'start_run', 'run_experiment',
+           'list_runs', 'runs_table', 'save_metrics', 'save_figure', 'metrics_table', 'run_cli', 'runs_cli']
 
 # %% ../nbs/15_experiments.ipynb #6dc489a5
 def _package_dir() -> Path:
@@ -53,13 +59,12 @@ def _literal(src: str):
 
 def notebook_parameters(name: str | Path, # an experiment name or a notebook path
                        ) -> dict:
-    "The parameters of an experiment with their default values, read from its `parameters` cell."
+    "The parameters of an experiment with their default values, read from its `parameters` cell by papermill."
     import nbformat
-    from papermill.translators import PythonTranslator
+    from papermill.translators import PythonTranslator   # what `papermill.inspect_notebook` runs, minus its kernel lookup
     nb = nbformat.read(experiment_path(name), as_version=4)
     cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    if not cells: return {}
-    return {p.name: _literal(p.default) for p in PythonTranslator.inspect(cells[0])}
+    return {p.name: _literal(p.default) for p in PythonTranslator.inspect(cells[0])} if cells else {}
 
 # %% ../nbs/15_experiments.ipynb #1df32931
 RESERVED = ("out_dir",)
@@ -77,19 +82,6 @@ def check_parameters(name: str | Path, # an experiment name or a notebook path
     if set(params) & set(RESERVED):
         raise ValueError(f"{', '.join(RESERVED)} is set by the runner to the run folder; use --runs-dir / --run-id")
     return {**defaults, **params}
-
-# %% ../nbs/15_experiments.ipynb #6d1be4cf
-_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
-
-def parse_value(text: str, # a value as typed on the command line
-               ):
-    "A command-line value read as a YAML scalar."
-    import yaml
-    try: v = yaml.safe_load(text)
-    except yaml.YAMLError: return text
-    if isinstance(v, (date, datetime)): return text
-    if isinstance(v, str) and _FLOAT.match(v): return float(v)
-    return v
 
 # %% ../nbs/15_experiments.ipynb #2afbc47d
 @contextlib.contextmanager
@@ -135,7 +127,7 @@ def _write_json(path: Path, obj) -> None:
     tmp.write_text(json.dumps(obj, indent=2, default=str))
     tmp.replace(path)
 
-def _now() -> str: return datetime.now().astimezone().isoformat(timespec="seconds")
+def _now() -> str: return datetime.now().astimezone().isoformat(timespec="microseconds")
 
 # %% ../nbs/15_experiments.ipynb #641ae354
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -154,6 +146,19 @@ def _new_run_dir(runs_dir: Path, experiment: str, run_id: str | None) -> Path:
         except FileExistsError: continue
     raise RuntimeError(f"could not create a run folder under {runs_dir / experiment}")
 
+def _claim_run(runs_dir: Path, experiment: str, run_id: str | None) -> tuple[Path, int, str]:
+    "Create the run folder, and take the next run number and the start time, under an exclusive lock on `runs_dir`."
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    with open(runs_dir / ".runs.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            counter = runs_dir / ".sequence"
+            seq = int(counter.read_text() or 0) + 1 if counter.exists() else 1
+            run_dir = _new_run_dir(runs_dir, experiment, run_id)
+            counter.write_text(str(seq))
+            return run_dir, seq, _now()
+        finally: fcntl.flock(lock, fcntl.LOCK_UN)
+
 class ExperimentFailed(RuntimeError):
     "An experiment notebook raised; `run_dir` holds its output notebook and manifest."
     def __init__(self, msg: str, run_dir: Path):
@@ -166,6 +171,27 @@ def _error(e: BaseException) -> dict:
     return {"type": type(e).__name__, "message": str(e), "cell": None}
 
 # %% ../nbs/15_experiments.ipynb #b83ed41b
+def start_run(name: str | Path, # an experiment name (see `list_experiments`) or a notebook path
+              params: dict | None = None, # parameter overrides; unknown names raise `ValueError` before anything is made
+              runs_dir: str | Path | None = None, # default: `runs_dir` of the settings (`runs/`)
+              run_id: str | None = None, # default: the start time
+             ) -> tuple[Path, dict]:
+    "Make a run's folder and write its `running` manifest; returns (run folder, manifest)."
+    nb = experiment_path(name)
+    params = dict(params or {})
+    effective = check_parameters(nb, params)
+    runs_dir = Path(runs_dir) if runs_dir is not None else load_settings().runs_dir
+    run_dir, seq, start = _claim_run(runs_dir.resolve(), nb.stem, run_id)
+    effective["out_dir"] = str(run_dir)
+    env = environment_info()
+    manifest = {"experiment": nb.stem, "run_id": run_dir.name, "seq": seq, "status": "running", "notebook": str(nb),
+                "parameters": effective, "overrides": params, "seed": effective.get("seed"),
+                "device": _device(effective), "git": git_info(), "python": env["python"], "platform": env["platform"],
+                "packages": env["packages"], "cuda": env["cuda"], "gpus": env["gpus"],
+                "start": start, "end": None, "duration_s": None, "error": None}
+    _write_json(run_dir / "manifest.json", manifest)
+    return run_dir, manifest
+
 def run_experiment(name: str | Path, # an experiment name (see `list_experiments`) or a notebook path
                    params: dict | None = None, # parameter overrides; unknown names raise `ValueError` before running
                    runs_dir: str | Path | None = None, # default: `runs_dir` of the settings (`runs/`)
@@ -174,25 +200,11 @@ def run_experiment(name: str | Path, # an experiment name (see `list_experiments
                   ) -> Path:
     "Execute an experiment with papermill into `runs_dir/<experiment>/<run_id>/`; returns that folder."
     import papermill as pm
-    from topo_r1.cli import environment_info
-    from topo_r1.settings import load_settings
-    nb = experiment_path(name)
-    params = dict(params or {})
-    effective = check_parameters(nb, params)
-    runs_dir = Path(runs_dir) if runs_dir is not None else load_settings().runs_dir
-    run_dir = _new_run_dir(runs_dir.resolve(), nb.stem, run_id)
-    effective["out_dir"] = str(run_dir)
-    env = environment_info()
-    manifest = {"experiment": nb.stem, "run_id": run_dir.name, "status": "running", "notebook": str(nb),
-                "parameters": effective, "overrides": params, "seed": effective.get("seed"),
-                "device": _device(effective), "git": git_info(), "python": env["python"], "platform": env["platform"],
-                "packages": env["packages"], "cuda": env["cuda"], "gpus": env["gpus"],
-                "start": _now(), "end": None, "duration_s": None, "error": None}
-    _write_json(run_dir / "manifest.json", manifest)
-    t0 = time.perf_counter()
+    run_dir, manifest = start_run(name, params, runs_dir, run_id)
+    nb, t0 = Path(manifest["notebook"]), time.perf_counter()
     try:
         with this_python_kernel() as kernel:
-            pm.execute_notebook(str(nb), str(run_dir / nb.name), parameters={**params, "out_dir": str(run_dir)},
+            pm.execute_notebook(str(nb), str(run_dir / nb.name), parameters={**manifest["overrides"], "out_dir": str(run_dir)},
                                 kernel_name=kernel, language="python", progress_bar=progress)
     except BaseException as e:
         manifest.update(status="interrupted" if isinstance(e, KeyboardInterrupt) else "failed", error=_error(e),
@@ -212,8 +224,7 @@ KEY_METRICS = ("F1@0.3", "F1@0.5", "aF1", "mean_reward")
 def list_runs(runs_dir: str | Path | None = None, # default: `runs_dir` of the settings
               experiment: str | None = None, # only the runs of this experiment
              ) -> list[dict]:
-    "Every run's manifest with its `metrics` and `run_dir` added, oldest first."
-    from topo_r1.settings import load_settings
+    "Every run's manifest with its `metrics` and `run_dir` added, in the order the runs started."
     runs_dir = Path(runs_dir) if runs_dir is not None else load_settings().runs_dir
     out = []
     for f in runs_dir.glob(f"{experiment or '*'}/*/manifest.json"):
@@ -224,7 +235,7 @@ def list_runs(runs_dir: str | Path | None = None, # default: `runs_dir` of the s
         except json.JSONDecodeError: m["metrics"] = {}
         m["run_dir"] = str(f.parent)
         out.append(m)
-    return sorted(out, key=lambda m: (str(m.get("start")), m.get("experiment", ""), m.get("run_id", "")))
+    return sorted(out, key=lambda m: (str(m.get("start")), m.get("seq") or 0, m.get("experiment", ""), m.get("run_id", "")))
 
 def _fmt(v) -> str:
     if isinstance(v, bool) or v is None: return "–" if v is None else str(v)
@@ -287,177 +298,8 @@ def metrics_table(results: dict, # label -> metrics dict
     return "\n".join([line([label, *keys]), line(["---"] * (len(keys) + 1)),
                       *(line([str(n), *(_fmt(m.get(k)) for k in keys)]) for n, m in results.items())])
 
-# %% ../nbs/15_experiments.ipynb #dc281d15
-def ensure_split(split: str | Path | None = None, # a built split folder (or a name under data_root); None/"" builds one
-                 scale: float = 0.002, # build scale (`topo-r1 build --scale`)
-                 seed: int = 0, # build seed
-                 **build_kw, # further `topo_r1.build.build_dataset` arguments (e.g. `size`)
-                ) -> Path:
-    "The folder of a built split: `split` itself, or a synthetic build cached under `data_root`."
-    from topo_r1.settings import load_settings
-    if split:
-        p = Path(split).expanduser()
-        if not p.exists(): p = load_settings().data_root / str(split)
-        if not p.exists(): raise FileNotFoundError(f"no built split at {split!r} (nor under data_root); run `topo-r1 build`")
-        return p.resolve()
-    from topo_r1.build import build_dataset
-    key = "-".join([f"scale{scale:g}", f"seed{seed}", *(f"{k}{v}" for k, v in sorted(build_kw.items()))])
-    out = load_settings().data_root / "experiments" / re.sub(r"[^A-Za-z0-9._=-]", "_", key)
-    if not (out / "dataset_dict.json").exists():
-        build_dataset(out, scale=scale, seed=seed, **build_kw)
-    return out.resolve()
-
-# %% ../nbs/15_experiments.ipynb #43dc6feb
-def read_pred_file(path: str | Path, # a PRED.jsonl file
-                  ) -> dict[str, list[dict]]:
-    "sample_id -> detections of a `PRED.jsonl` file."
-    out = {}
-    for i, line in enumerate(Path(path).read_text().splitlines()):
-        if not line.strip(): continue
-        try: r = json.loads(line)
-        except json.JSONDecodeError as e: raise ValueError(f"{path}:{i + 1} is not JSON: {e}") from e
-        if "sample_id" not in r: raise ValueError(f"{path}:{i + 1} has no sample_id")
-        out[str(r["sample_id"])] = list(r.get("detections") or [])
-    return out
-
-def score_predictions(pred: str | Path | dict, # a PRED.jsonl path or sample_id -> detections
-                      rows: list[dict], # the evaluated rows (with sample_id and detections)
-                     ) -> dict:
-    "`detection_scores` of the predictions against `rows`; a row without a prediction counts as answering `[]`."
-    from topo_r1.metrics import detection_scores
-    pred = read_pred_file(pred) if isinstance(pred, (str, Path)) else pred
-    return detection_scores([pred.get(str(r["sample_id"]), []) for r in rows], [list(r["detections"]) for r in rows])
-
-# %% ../nbs/15_experiments.ipynb #a0dfca5a
-def prediction_gallery(rows: list[dict], # dataset rows (image, mask, detections, sample_id)
-                       pred: str | Path | dict | None = None, # a PRED.jsonl path or sample_id -> detections
-                       n: int = 6, # how many rows
-                       title: str = "", # figure title
-                      ):
-    "A figure of `n` rows: image | mask with true boxes (solid) and predicted boxes (dashed), coloured by type."
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch, Rectangle
-    from topo_r1.core import ERROR_COLORS
-    pred = read_pred_file(pred) if isinstance(pred, (str, Path)) else (pred or {})
-    rows = list(rows)[:n]
-    if not rows: raise ValueError("prediction_gallery needs at least one row")
-    fig, axes = plt.subplots(2, len(rows), figsize=(2.2 * len(rows), 4.6), squeeze=False)
-    for j, r in enumerate(rows):
-        axes[0, j].imshow(np.asarray(r["image"])); axes[0, j].set_title(str(r["sample_id"])[-12:], fontsize=7)
-        axes[1, j].imshow(np.asarray(r["mask"]), cmap="gray")
-        for dets, ls in ((r["detections"], "-"), (pred.get(str(r["sample_id"]), []), "--")):
-            for d in dets:
-                x1, y1, x2, y2 = d["bbox_2d"]
-                axes[1, j].add_patch(Rectangle((x1 - .5, y1 - .5), x2 - x1, y2 - y1, fill=False, lw=1.5, ls=ls,
-                                               ec=ERROR_COLORS.get(d.get("type"), "yellow")))
-        for a in axes[:, j]: a.set_xticks([]); a.set_yticks([])
-    fig.legend(handles=[Patch(color=c, label=t) for t, c in ERROR_COLORS.items()], loc="lower center", ncol=4, fontsize=7)
-    fig.suptitle(title or "truth (solid) vs prediction (dashed)", fontsize=9)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    return fig
-
-# %% ../nbs/15_experiments.ipynb #59477d44
-def score_completions(completions: list[str], # model answers, one per row
-                      rows: list[dict], # the rows answered (image, mask, clean_mask, detections, height, width, sample_id)
-                      adapter, # the model family's `FamilyAdapter`, or its name
-                      processor=None, # the processor that made the prompts (Qwen2.5-VL's resized frame depends on it)
-                      view: str = "pair", # the view the prompts used: "pair", "overlay" or "side_by_side"
-                      **reward_kw, # `make_topo_reward` options: w_fmt, w_acc, w_topo, phi_kind, use_cldice
-                     ) -> dict:
-    "`detection_scores` of the parsed answers, plus their `mean_reward` (Topo-R1) and `format_ok` rate."
-    from topo_r1.metrics import detection_scores
-    from topo_r1.rewards import make_topo_reward
-    from topo_r1.vlm import get_family
-    completions, rows = list(completions), list(rows)
-    if len(completions) != len(rows):
-        raise ValueError(f"{len(completions)} completions for {len(rows)} rows: one answer per row is needed")
-    if not rows: raise ValueError("score_completions needs at least one row")
-    adapter = get_family(adapter)
-    parsed = [adapter.parse(c, r, view, processor) for c, r in zip(completions, rows)]
-    scores = detection_scores([[d.to_dict() for d in p.detections] for p in parsed], [list(r["detections"]) for r in rows])
-    reward = make_topo_reward(codec=adapter.codec, model_hw=lambda h, w: adapter.model_hw(h, w, view, processor), **reward_kw)
-    cols = {k: [r.get(k) for r in rows] for k in ("detections", "height", "width", "sample_id", "mask", "clean_mask")}
-    return {**scores, "mean_reward": float(np.mean(reward(completions, **cols))),
-            "format_ok": float(np.mean([p.format_ok for p in parsed]))}
-
-# %% ../nbs/15_experiments.ipynb #46a01701
-def default_config(kind: str, # "sft" or "grpo"
-                   model: str | Path, # the model spec the training starts from
-                  ) -> str | None:
-    "The preset a training of `kind` from `model` uses when the config is `'auto'` (None: `TrainConfig` defaults)."
-    if kind not in ("sft", "grpo"): raise ValueError(f"kind must be 'sft' or 'grpo', got {kind!r}")
-    from topo_r1.train import list_presets
-    m, family = str(model), None
-    if m.startswith("tiny"): return f"tiny_{kind}"
-    p = Path(m).expanduser()
-    if (p / "config.json").is_file():
-        cfg = json.loads((p / "config.json").read_text())
-        hidden = cfg.get("hidden_size") or cfg.get("text_config", {}).get("hidden_size") or 1 << 20
-        if hidden <= 512: return f"tiny_{kind}"  # a tiny model saved by an earlier stage
-        family = cfg.get("model_type")
-    presets = [n for n in list_presets() if n.endswith(f"_{kind}") and not n.startswith("tiny")]
-    fam = [n for n in presets if family and n.startswith(family)]
-    return (fam or presets or [None])[0]
-
-def train_model(kind: str, # "sft" or "grpo"
-                config: str | Path | None = "auto", # a preset name, a YAML file, "auto" (`default_config`) or None
-                progress: bool = True, # show TRL's progress bar
-                **overrides, # `TrainConfig` keys (model, split, output_dir, seed, max_steps, ...)
-               ) -> Path:
-    "Train with `topo_r1.train.train` (TRL) and return the folder holding the final model."
-    from topo_r1.train import train
-    if config == "auto": config = default_config(kind, overrides.get("model", "tiny"))
-    over = {k: str(v) if isinstance(v, Path) else v for k, v in overrides.items()}
-    return Path(train(kind, config, over, progress=progress))
-
-# %% ../nbs/15_experiments.ipynb #a7e1c0d2
-def is_tiny(model: str | Path) -> bool:
-    "Is `model` a tiny CPU model: 'tiny', 'tiny:FAMILY' or a checkpoint saved by an earlier tiny stage?"
-    return default_config("sft", model) == "tiny_sft"
-
-def auto_param(value,            # a notebook parameter: "auto" or an explicit value (kept as it is)
-               model: str | Path, # the run's model spec
-               tiny,             # what "auto" means for a tiny CPU model (small: every stage runs in seconds)
-               full=None,        # what it means for a real checkpoint (None: the training config's own)
-              ):
-    "Resolve an `\"auto\"` experiment parameter: CPU-small for tiny models, full size for real checkpoints."
-    if value != "auto": return value
-    return tiny if is_tiny(model) else full
-
-
-# %% ../nbs/15_experiments.ipynb #35c8f814
-def training_log(output_dir: str | Path, # a training output folder (or a checkpoint folder)
-                ) -> list[dict]:
-    "The `log_history` of the newest `trainer_state.json` in `output_dir` (top level, else the latest checkpoint)."
-    d = Path(output_dir)
-    cands = [d / "trainer_state.json"] + sorted(d.glob("checkpoint-*/trainer_state.json"),
-                                                key=lambda f: int(f.parent.name.rpartition("-")[2] or 0), reverse=True)
-    for f in cands:
-        if f.is_file(): return json.loads(f.read_text()).get("log_history", [])
-    raise FileNotFoundError(f"no trainer_state.json in {d} or its checkpoint-*/ folders")
-
-def training_curve(output_dir: str | Path, # a training output folder
-                   keys=("loss",), # log keys to plot; a key ending in '*' plots every key with that prefix
-                   title: str = "", # axes title
-                  ):
-    "A figure of the chosen `log_history` keys against the training step."
-    import matplotlib.pyplot as plt
-    log = training_log(output_dir)
-    names = []
-    for k in keys:
-        names += sorted({n for e in log for n in e if n.startswith(k[:-1])}) if k.endswith("*") else [k]
-    fig, ax = plt.subplots(figsize=(5, 3))
-    for n in dict.fromkeys(names):
-        pts = [(e["step"], e[n]) for e in log if isinstance(e.get(n), (int, float)) and "step" in e]
-        if pts: ax.plot(*zip(*pts), marker=".", label=n)
-    ax.set_xlabel("step"); ax.set_title(title or ", ".join(keys))
-    if ax.lines: ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
 # %% ../nbs/15_experiments.ipynb #c4bd22a2
 def _params_file(path: str) -> dict:
-    import yaml
     p = Path(path)
     if not p.is_file(): raise FileNotFoundError(f"no parameters file at {p}")
     d = yaml.safe_load(p.read_text()) or {}
