@@ -1,5 +1,6 @@
 "The `topo-r1` console script as a user runs it."
-import json, subprocess, sys
+import json, os, subprocess, sys
+import pytest
 
 def run(*args):
     return subprocess.run([sys.executable, "-m", "topo_r1.cli", *args], capture_output=True, text=True)
@@ -27,3 +28,38 @@ def test_every_command_handler_exists():
     from topo_r1.cli import COMMANDS
     for name, (module, fn, _) in COMMANDS.items():
         assert callable(getattr(importlib.import_module(module), fn)), name
+
+
+# ---- a split given by name (under data_root/splits) or by path works in every command that reads one ----
+
+@pytest.fixture(scope="module")
+def named_split(tmp_path_factory):
+    "A tiny easy split saved as data_root/splits/easy; returns (data_root, its path)."
+    from topo_r1.curriculum import easy_split
+    root = tmp_path_factory.mktemp("data")
+    return root, easy_split(root / "splits" / "easy", n_sft=2, n_rl=2, n_test=2, size=64, seed=0)
+
+@pytest.mark.parametrize("by", ["name", "path"])
+def test_every_split_command_takes_a_name_or_a_path(named_split, by, tmp_path):
+    root, path = named_split
+    split = "easy" if by == "name" else str(path)
+    env = {**os.environ, "TOPO_R1_DATA_ROOT": str(root), "TOPO_R1_RUNS_DIR": str(tmp_path / "runs")}
+    go = lambda *a: subprocess.run([sys.executable, "-m", "topo_r1.cli", *a], capture_output=True, text=True, env=env)
+    pred = tmp_path / "PRED.jsonl"
+    r = go("baseline", "classical", "--split", split, "--out", str(pred)); assert r.returncode == 0, r.stderr
+    r = go("eval", "--pred", str(pred), "--split", split); assert r.returncode == 0, r.stderr
+    r = go("predict", "--model", "tiny", "--split", split, "--limit", "1", "--max-new-tokens", "4", "--out", str(tmp_path / "P2.jsonl"))
+    assert r.returncode == 0, r.stderr
+    r = go("train", "sft", "--config", "tiny_sft", f"split={split}", "--dry-run"); assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["split"] == split
+    r = go("train", "sft", "--config", "tiny_sft", "split=nowhere", "--dry-run")
+    assert r.returncode == 2 and "no built split" in r.stderr
+
+def test_a_bug_keeps_its_traceback():
+    "Only user errors (ValueError, FileNotFoundError) become one line; anything else is a bug and keeps its traceback."
+    from topo_r1.cli import USER_ERRORS
+    assert set(USER_ERRORS) == {ValueError, FileNotFoundError}
+    code = ("import sys, topo_r1.cli as c; c.COMMANDS['info'] = ('topo_r1.cli', 'boom', ''); "
+            "c.boom = lambda argv: {}['missing']; sys.exit(c.main(['info']))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 1 and "Traceback" in r.stderr and "KeyError" in r.stderr

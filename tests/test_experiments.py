@@ -2,8 +2,10 @@
 import json, subprocess, sys
 from pathlib import Path
 import nbformat, pytest
+import datasets
 from topo_r1.experiments import (EXPERIMENTS_DIR, ExperimentFailed, list_experiments, list_runs, notebook_parameters,
-                                 parse_value, run_experiment, runs_table)
+                                 parse_value, run_experiment, runs_table, start_run)
+from topo_r1.vlm import toy_row
 
 def cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "topo_r1.cli", *args], capture_output=True, text=True, cwd=cwd)
@@ -87,6 +89,27 @@ def test_runs_table_lines_up_runs(runs):
     assert lines[3].startswith("| toy | bad | failed |")
     assert runs_table(root, experiment="other") == "no runs found"
 
+def _start_in_process(args):
+    "Start one run in a separate process (a worker of the process pool below); returns its run id."
+    nb, root, rid = args
+    return start_run(nb, runs_dir=root, run_id=rid)[0].name
+
+def test_runs_are_listed_in_start_order_within_one_second_and_concurrently(nb, tmp_path):
+    import concurrent.futures as cf, multiprocessing as mp
+    seq = tmp_path / "sequential"
+    ids = ["e", "d", "c", "b", "a"]                          # ids sort opposite to the start order
+    for rid in ids: start_run(nb, runs_dir=seq, run_id=rid)   # all well within one second
+    runs = list_runs(seq)
+    assert [r["run_id"] for r in runs] == ids and [r["seq"] for r in runs] == [1, 2, 3, 4, 5]
+    assert [r["start"] for r in runs] == sorted(r["start"] for r in runs)
+    for name, pool in (("threads", cf.ThreadPoolExecutor(4)), ("processes", cf.ProcessPoolExecutor(2, mp.get_context("spawn")))):
+        root = tmp_path / name
+        with pool: started = list(pool.map(_start_in_process, [(nb, root, f"r{i}") for i in range(6)]))
+        runs = list_runs(root)
+        assert sorted(r["run_id"] for r in runs) == sorted(started)
+        assert [r["seq"] for r in runs] == list(range(1, 7))                 # one number each, in start order
+        assert [r["start"] for r in runs] == sorted(r["start"] for r in runs)
+
 def test_cli_run_and_runs(nb, tmp_settings):
     tmp_path = tmp_settings
     (tmp_path / "p.yaml").write_text("lr: 0.125\nname: from_file\n")
@@ -110,8 +133,6 @@ def test_cli_run_and_runs(nb, tmp_settings):
 @pytest.fixture(scope="module")
 def toy_split(tmp_path_factory):
     "A 3-row test split of hand-made rows (no build needed), saved like `topo-r1 build` saves one."
-    datasets = pytest.importorskip("datasets")
-    from topo_r1.vlm import toy_row
     rows = [toy_row(64, rng=i, sample_id=f"toy-{i}") for i in range(3)]
     rows[2]["detections"] = []
     feats = datasets.Features({"sample_id": datasets.Value("string"), "image": datasets.Image(), "mask": datasets.Image(),
@@ -122,12 +143,8 @@ def toy_split(tmp_path_factory):
     datasets.DatasetDict({"test": datasets.Dataset.from_list(rows, features=feats)}).save_to_disk(str(out))
     return out
 
-def needs(*modules):
-    for m in modules: pytest.importorskip(m, reason=f"{m} is not written yet")
-
 @pytest.mark.slow
 def test_zero_shot_tiny(toy_split, tmp_settings):
-    needs("topo_r1.metrics")
     d = run_experiment("zero_shot", {"split": str(toy_split), "limit": 3, "max_new_tokens": 8}, progress=False)
     m = json.loads((d / "metrics.json").read_text())
     assert {"F1@0.3", "aF1", "format_ok", "empty_baseline"} <= set(m) and m["n"] == 3
@@ -135,7 +152,6 @@ def test_zero_shot_tiny(toy_split, tmp_settings):
 
 @pytest.mark.slow
 def test_quickstart_writes_a_report(tmp_settings):
-    needs("topo_r1.build", "topo_r1.metrics", "topo_r1.train", "topo_r1.rewards")
     d = run_experiment("quickstart", {"sft_steps": 1, "grpo_steps": 1, "num_generations": 2, "eval_limit": 2,
                                       "max_new_tokens": 16}, progress=False)
     report = (d / "report.md").read_text()
@@ -151,8 +167,10 @@ def test_quickstart_writes_a_report(tmp_settings):
                          "variants": ["piecewise+cldice", "raw"]}),
 ])
 def test_training_experiments(name, params, tmp_settings):
-    needs("topo_r1.build", "topo_r1.metrics", "topo_r1.train", "topo_r1.rewards")
     d = run_experiment(name, params, progress=False)
     m = json.loads((d / "metrics.json").read_text())
     assert "F1@0.3" in m and "aF1" in m
-    if name != "sft": assert m.get("mean_reward") is not None or "variants" in m
+    if name == "grpo": assert isinstance(m["mean_reward"], float)
+    if name == "reward_ablation":
+        assert set(m["variants"]) == {"piecewise+cldice", "raw"} and m["best_variant"] in m["variants"]
+        assert all(isinstance(v["mean_reward"], float) for v in m["variants"].values())

@@ -7,23 +7,27 @@ Docs: https://topo-r1.github.io/topo_r1/baselines.html.md"""
 
 # %% ../nbs/09_baselines.ipynb #5b72d1d1
 from __future__ import annotations
-import argparse, json, os
-from concurrent.futures import ProcessPoolExecutor
+import argparse, json
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.draw import line
 from skimage.filters import gaussian, sato
+from skimage.graph import MCP_Geometric
 from tqdm.auto import tqdm
-from .core import Box, Detection, ERROR_TYPES, ERROR_COLORS, as_detections, as_rng, check_pair
+from tqdm.contrib.concurrent import process_map
+
+from .core import Box, Detection, ERROR_TYPES, ERROR_COLORS, as_detections, as_rng, check_pair, draw_detections
+from .topology import skeleton, skeleton_graph
+from .splits import load_split
+from .metrics import detection_scores, read_predictions, write_predictions
 
 # %% auto #0
-__all__ = ['POLARITY', 'LOOSE', 'DEFAULT_PARAMS', 'DOMAIN_PARAMS', 'BASELINES', 'TUNING_GRID', 'empty_baseline',
-           'random_baseline', 'Evidence', 'ridge_map', 'colour_map', 'image_evidence', 'Candidate', 'find_broken',
-           'find_unsupported', 'find_missing', 'classical_candidates', 'classical_params', 'select_candidates',
-           'classical_baseline', 'load_subset', 'run_baseline', 'baseline_cli', 'draw_sample', 'show_failures',
-           'tune_classical']
+__all__ = ['POLARITY', 'LOOSE', 'DEFAULT_PARAMS', 'BASELINES', 'TUNING_GRID', 'empty_baseline', 'random_baseline', 'Evidence',
+           'ridge_map', 'colour_map', 'image_evidence', 'Candidate', 'find_broken', 'find_unsupported', 'find_missing',
+           'classical_candidates', 'classical_params', 'select_candidates', 'classical_baseline', 'load_subset',
+           'map_with_progress', 'run_baseline', 'baseline_cli', 'draw_sample', 'show_failures', 'tune_classical']
 
 # %% ../nbs/09_baselines.ipynb #d6127b1a
 def empty_baseline(image, mask, rng=None, **params) -> list[Detection]:
@@ -51,9 +55,6 @@ def random_baseline(image, mask, rng=None,
         box = Box(c - w / 2, r - h / 2, c + w / 2, r + h / 2).expand(0, mask.shape).clip(mask.shape)
         out.append(Detection(box, ERROR_TYPES[rng.integers(len(ERROR_TYPES))]))
     return out
-
-# %% ../nbs/09_baselines.ipynb #ef350c29
-from .topology import skeleton_graph
 
 # %% ../nbs/09_baselines.ipynb #8a172d61
 POLARITY = {"vessels": "dark", "cracks": "dark", "roads": "light"}  # the usual polarity per domain
@@ -163,6 +164,26 @@ def _end_direction(path, at_start: bool, k: int = 8) -> np.ndarray:
     return d / n if n > 0 else d
 
 # %% ../nbs/09_baselines.ipynb #51d30374
+def _free_ends(graph) -> list[tuple[np.ndarray, np.ndarray]]:
+    "Each free skeleton end `(pixel, outward direction)`."
+    return [(b.path[0], _end_direction(b.path, True)) for b in graph.branches if b.start_kind == "endpoint"] + \
+           [(b.path[-1], _end_direction(b.path, False)) for b in graph.branches if b.end_kind == "endpoint"]
+
+def _partners(p, u, sk, skp, lab, max_gap: float, min_facing: float, max_tries: int):
+    "The skeleton pixels an end at `p` facing `u` may have been cut from: (pixel, facing, distance), best first."
+    dist = np.linalg.norm(skp - p, axis=1)
+    near = (dist > 1.5) & (dist <= max_gap)
+    if not near.any(): return []
+    qs, dq = skp[near], dist[near]
+    face = ((qs - p) / dq[:, None]) @ u
+    keep = face >= min_facing
+    same = lab[qs[:, 0], qs[:, 1]] == lab[tuple(p)]
+    if (keep & same).any():                                  # same component: keep only if far along the graph
+        geo, _ = MCP_Geometric(np.where(sk, 1.0, np.inf)).find_costs([tuple(p)])
+        keep &= ~same | (geo[qs[:, 0], qs[:, 1]] > 3 * dq + 10)
+    order = np.argsort(-(face[keep] - dq[keep] / max_gap))[:max_tries]   # the most promising partners only
+    return list(zip(qs[keep][order], face[keep][order], dq[keep][order]))
+
 def find_broken(mask, ev: Evidence, graph,
                 max_gap: float = 40.0,      # longest gap considered, pixels
                 min_facing: float = 0.0,    # least cosine between the end's direction and the gap
@@ -170,36 +191,19 @@ def find_broken(mask, ev: Evidence, graph,
                 max_tries: int = 12,        # partners tried per end, most facing and nearest first
                 ) -> list[Candidate]:
     "Gaps between a free skeleton end and a facing skeleton part that the image bridges."
-    from skimage.graph import MCP_Geometric
     sk = graph.skeleton
     lab, _ = ndi.label(sk, structure=np.ones((3, 3)))
-    skp = np.argwhere(sk)
-    ends = [(b.path[0], _end_direction(b.path, True)) for b in graph.branches if b.start_kind == "endpoint"] + \
-           [(b.path[-1], _end_direction(b.path, False)) for b in graph.branches if b.end_kind == "endpoint"]
-    pairs = []
-    for p, u in ends:
-        dist = np.linalg.norm(skp - p, axis=1)
-        near = (dist > 1.5) & (dist <= max_gap)
-        if not near.any(): continue
-        qs, dq = skp[near], dist[near]
-        v = (qs - p) / dq[:, None]
-        face = v @ u
-        keep = face >= min_facing
-        same = lab[qs[:, 0], qs[:, 1]] == lab[tuple(p)]
-        if (keep & same).any():                                  # same component: keep only if far along the graph
-            geo, _ = MCP_Geometric(np.where(sk, 1.0, np.inf)).find_costs([tuple(p)])
-            keep &= ~same | (geo[qs[:, 0], qs[:, 1]] > 3 * dq + 10)
-        order = np.argsort(-(face[keep] - dq[keep] / max_gap))[:max_tries]   # the most promising partners only
-        for q, f, g in zip(qs[keep][order], face[keep][order], dq[keep][order]):
+    skp, pairs = np.argwhere(sk), []
+    for p, u in _free_ends(graph):
+        for q, f, g in _partners(p, u, sk, skp, lab, max_gap, min_facing, max_tries):
             rr, cc = line(*p, *q)
             off = ~mask[rr, cc]
             if off.sum() == 0: continue
             s = float(ev.support[rr[off], cc[off]].mean())
-            if s < min_support: continue
-            pairs.append((s * (1 + f) / 2 - 0.25 * g / max_gap, tuple(p), tuple(q), s, f, g, np.stack([rr[off], cc[off]], 1)))
-    pairs.sort(key=lambda t: -t[0])
+            if s >= min_support:
+                pairs.append((s * (1 + f) / 2 - 0.25 * g / max_gap, tuple(p), s, f, g, np.stack([rr[off], cc[off]], 1)))
     used, out = set(), []
-    for score, p, q, s, f, g, pix in pairs:
+    for score, p, s, f, g, pix in sorted(pairs, key=lambda t: -t[0]):
         if p in used: continue
         used.add(p)
         out.append(Candidate("broken_connection", pix, {"support": s, "facing": f, "gap": g}, score))
@@ -232,7 +236,6 @@ def find_unsupported(mask, ev: Evidence, graph, max_support: float = 0.5, min_ru
 def find_missing(mask, ev: Evidence, graph=None, ridge_support: float = 0.6, min_length: int = 8,
                  touch: float | None = None) -> list[Candidate]:
     "Strong image ridges outside the mask that grow out of it: missing branches."
-    from topo_r1.topology import skeleton
     r = max(ev.radius, 1.0)
     dist = ndi.distance_transform_edt(~mask)
     strong = (ev.support >= ridge_support) & (dist > r + 1)
@@ -278,7 +281,6 @@ DEFAULT_PARAMS = {  # thresholds of `select_candidates`; tuned per domain on a t
     "missing_support": 0.8, "missing_length": 12, "missing_width": 2.0,
     "pad": 2.0, "min_side": 16.0, "nms_iou": 0.1, "max_detections": 8,
 }
-DOMAIN_PARAMS = {"roads": {}, "cracks": {}, "vessels": {}}   # per-domain overrides of DEFAULT_PARAMS
 
 def _keep(c: Candidate, p: dict) -> bool:
     "Whether candidate `c` passes the thresholds `p` of its type."
@@ -289,11 +291,11 @@ def _keep(c: Candidate, p: dict) -> bool:
     if c.type == "extra_branch": return f["support"] <= p["extra_support"] and f["length"] >= p["extra_run"]
     return f["support"] >= p["missing_support"] and f["length"] >= p["missing_length"] and f["width"] <= p["missing_width"]
 
-def classical_params(domain: str | None = None, **overrides) -> dict:
-    "`DEFAULT_PARAMS`, updated with the tuned `DOMAIN_PARAMS[domain]` and then `overrides` (unknown names raise)."
+def classical_params(**overrides) -> dict:
+    "`DEFAULT_PARAMS` updated with `overrides` (e.g. thresholds from `tune_classical`; unknown names raise)."
     unknown = set(overrides) - set(DEFAULT_PARAMS)
     if unknown: raise ValueError(f"unknown classical parameter(s) {sorted(unknown)}; expected some of {sorted(DEFAULT_PARAMS)}")
-    return {**DEFAULT_PARAMS, **DOMAIN_PARAMS.get(domain, {}), **overrides}
+    return {**DEFAULT_PARAMS, **overrides}
 
 def select_candidates(cands: list[Candidate], shape, **params) -> list[Detection]:
     "Threshold, box, de-duplicate and rank candidates into at most `max_detections` detections."
@@ -309,13 +311,13 @@ def select_candidates(cands: list[Candidate], shape, **params) -> list[Detection
 
 # %% ../nbs/09_baselines.ipynb #07cfb301
 def classical_baseline(image, mask, rng=None,
-                       domain: str | None = None,  # 'roads', 'cracks' or 'vessels': picks the tuned thresholds
+                       domain: str | None = None,  # 'roads', 'cracks' or 'vessels': picks the usual polarity
                        polarity: str = "auto",     # see `image_evidence`
                        source: str = "auto",       # see `image_evidence`
                        **params) -> list[Detection]:
     "The classical topology detector: image evidence vs the mask's skeleton, one rule per error type."
     image, mask = check_pair(image, mask)
-    params = classical_params(domain, **params)
+    params = classical_params(**params)
     return select_candidates(classical_candidates(image, mask, domain, polarity, source), mask.shape, **params)
 
 # %% ../nbs/09_baselines.ipynb #ff209cf7
@@ -323,22 +325,19 @@ BASELINES = {"empty": empty_baseline, "random": random_baseline, "classical": cl
 
 # %% ../nbs/09_baselines.ipynb #a6544519
 def load_subset(split, subset: str = "test"):
-    "The `subset` of a built split given as a path, a name under `data_root`, a `DatasetDict` or a `Dataset`."
-    import datasets
-    from topo_r1.metrics import resolve_split
-    if isinstance(split, datasets.Dataset): return split
-    if not isinstance(split, datasets.DatasetDict):
-        if not isinstance(split, (str, os.PathLike)): raise TypeError(f"split must be a path, a name or a dataset, got {type(split).__name__}")
-        split = datasets.load_from_disk(str(resolve_split(split)))
-        if isinstance(split, datasets.Dataset): return split
-    if subset not in split: raise ValueError(f"subset {subset!r} not in the split; expected one of {sorted(split)}")
-    return split[subset]
+    "The `subset` of a built split (a folder, a name, or a loaded dataset), by the kit's one loader `topo_r1.splits.load_split`."
+    return load_split(split, subset)
 
 def _arrays(row) -> tuple[np.ndarray, np.ndarray]:
     "The (image, mask) arrays of a split row (PIL images or arrays)."
     im = row["image"]; im = im.convert("RGB") if hasattr(im, "convert") else im
     m = row["mask"]; m = m.convert("L") if hasattr(m, "convert") else m
     return np.asarray(im), np.asarray(m)
+
+def map_with_progress(fn, jobs: list, workers: int = 1, desc: str = "") -> list:
+    "`[fn(j) for j in jobs]` with a progress bar, in this process or in `workers` processes (`tqdm.contrib.concurrent.process_map`)."
+    if workers == 1: return [fn(j) for j in tqdm(jobs, desc=desc, unit="sample")]
+    return process_map(fn, jobs, max_workers=workers, chunksize=4, desc=desc, unit="sample")
 
 def _predict(job) -> list[dict]:
     "Run one baseline on one row: `job = (name, row, seed, index, params)`; returns wire dicts."
@@ -357,17 +356,13 @@ def run_baseline(name: str,                       # a key of BASELINES
                  seed: int = 0,                   # per-sample generators are default_rng([seed, index])
                  **params) -> Path:
     "Run baseline `name` over a subset of a built split and write `PRED.jsonl`; returns its path."
-    from topo_r1.metrics import write_predictions
     if name not in BASELINES: raise ValueError(f"unknown baseline {name!r}; expected one of {sorted(BASELINES)}")
     if limit is not None and (not isinstance(limit, int) or limit < 0): raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
     if not isinstance(workers, int) or workers < 1: raise ValueError(f"workers must be an int >= 1, got {workers!r}")
     ds = load_subset(split, subset)
     if limit is not None: ds = ds.select(range(min(limit, len(ds))))
-    jobs = ((name, ds[i], seed, i, params) for i in range(len(ds)))
-    bar = dict(total=len(ds), desc=f"{name} on {subset}", unit="sample")
-    if workers == 1: dets = [_predict(j) for j in tqdm(jobs, **bar)]
-    else:
-        with ProcessPoolExecutor(workers) as ex: dets = list(tqdm(ex.map(_predict, jobs, chunksize=4), **bar))
+    jobs = [(name, ds[i], seed, i, params) for i in range(len(ds))]
+    dets = map_with_progress(_predict, jobs, workers, f"{name} on {subset}")
     rows = [{"sample_id": sid, "detections": d} for sid, d in zip(ds["sample_id"], dets)]
     return write_predictions(Path(out), rows)
 
@@ -390,31 +385,22 @@ def baseline_cli(argv: list[str]) -> int:
 # %% ../nbs/09_baselines.ipynb #9273d9fa
 def _sample_f1(pred, gt, tau: float = 0.3) -> float:
     "Type-aware F1@tau of one sample (`topo_r1.metrics.detection_scores`; 1.0 when both are empty)."
-    from topo_r1.metrics import detection_scores
     key = f"F1@{tau:g}"
     scores = detection_scores([pred], [gt])
     if key not in scores: raise ValueError(f"tau must be one of the reported thresholds ({[k[3:] for k in scores if k.startswith('F1@')]}), got {tau}")
     return scores[key]
-
-def _draw_boxes(ax, dets, style: str):
-    "Draw detections on `ax`, coloured by type, with line style `style`."
-    from matplotlib.patches import Rectangle
-    for d in as_detections(dets):
-        b = d.box
-        ax.add_patch(Rectangle((b.x1 - 0.5, b.y1 - 0.5), b.width, b.height, fill=False, lw=1.8, ls=style, color=ERROR_COLORS[d.type]))
 
 # %% ../nbs/09_baselines.ipynb #51c75150
 def draw_sample(ax_image, ax_mask, image, mask, truth, preds):
     "Draw image and mask on two axes with the truth boxes (solid) and predicted boxes (dashed), coloured by type."
     ax_image.imshow(image); ax_mask.imshow(mask, cmap="gray")
     for ax in (ax_image, ax_mask):
-        _draw_boxes(ax, truth, "-"); _draw_boxes(ax, preds, "--"); ax.axis("off")
+        draw_detections(ax, truth, "solid"); draw_detections(ax, preds, "dashed"); ax.axis("off")
 
 def show_failures(split, pred_path, n: int = 8, subset: str = "test", tau: float = 0.3):
     "Figure of the `n` samples with the lowest F1@tau: image and mask, GT boxes solid, predictions dashed."
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
-    from topo_r1.metrics import read_predictions
     ds, preds = load_subset(split, subset), {r["sample_id"]: r["detections"] for r in read_predictions(pred_path)}
     ids = [str(s) for s in ds["sample_id"]]
     missing = [s for s in ids if s not in preds]
@@ -459,7 +445,6 @@ def tune_classical(split,                     # a built split (path, name or dat
                    workers: int = 1,          # processes for the candidate search
                    ) -> dict[str, dict]:
     "Per-domain thresholds of the classical detector, tuned by coordinate search on a training subset."
-    from topo_r1.metrics import detection_scores
     if subset == "test": raise ValueError("tune on a training subset ('sft' or 'rl'), never on 'test'")
     grid = TUNING_GRID if grid is None else grid
     unknown = set(grid) - set(DEFAULT_PARAMS)
@@ -468,12 +453,7 @@ def tune_classical(split,                     # a built split (path, name or dat
     rng, doms = as_rng(seed), np.array(ds["domain"])
     picks = {d: sorted(rng.permutation(np.flatnonzero(doms == d))[:n].tolist()) for d in sorted(set(doms))}
     order = [i for d in picks for i in picks[d]]
-    jobs = ((ds[i],) for i in order)
-    bar = dict(total=len(order), desc=f"candidates on {subset}", unit="sample")
-    if workers == 1: cands = [_candidates_job(j) for j in tqdm(jobs, **bar)]
-    else:
-        with ProcessPoolExecutor(workers) as ex: cands = list(tqdm(ex.map(_candidates_job, jobs, chunksize=4), **bar))
-    cands = dict(zip(order, cands))
+    cands = dict(zip(order, map_with_progress(_candidates_job, [(ds[i],) for i in order], workers, f"candidates on {subset}")))
     shape = lambda i: (ds[i]["height"], ds[i]["width"]) if "height" in ds.column_names else np.asarray(ds[i]["mask"]).shape
     out = {}
     for d, idx in picks.items():

@@ -43,7 +43,7 @@ def load_split(split,                 # a folder, a split name, a `DatasetDict`,
     if isinstance(split, (str, os.PathLike)): split = datasets.load_from_disk(str(resolve_split(split)))
     if isinstance(split, dict) and not _is_subsets(split): split = [split]
     if _is_subsets(split):
-        if subset not in split: raise ValueError(f"the split has no subset {subset!r}; it has {', '.join(split.keys())}")
+        if subset not in split: raise ValueError(f"the split has no subset {subset!r}; expected one of {', '.join(split.keys())}")
         split = split[subset]
     if not isinstance(split, (datasets.Dataset, list)):
         raise ValueError(f"split must be a folder, a name, a DatasetDict, a Dataset or a list of rows, got {type(split).__name__}")
