@@ -118,7 +118,7 @@ def test_cli_writes_everything_and_reports_bad_files(folder, capsys):
     m = json.loads((out / "manifest.json").read_text())
     assert m["images"] == 2 and len(m["skipped"]) == 6 and m["parameters"]["detector"] == "classical"
     assert m["versions"]
-    assert "6 files skipped" in capsys.readouterr().out
+    assert "6 file(s) skipped" in capsys.readouterr().out
 
 
 def test_cli_bad_folders(tmp_path, capsys):
