@@ -2,13 +2,13 @@
 
     .venv/bin/python bench/learning.py [--workdir DIR] [--size 64] [--sft-steps N] [--grpo-steps N] [--budget time|steps] [--repeats 3] [--from-sft DIR]
 
-Builds the easy one-domain curriculum (`topo_r1.train.easy_split`, cached in --workdir), then trains with the kit's own
-TRL path (`topo_r1.experiments.train_model`, presets `tiny_sft` / `tiny_grpo`) and evaluates every stage on the
+Builds the easy one-domain curriculum (`topo_r1.curriculum.easy_split`, cached in --workdir), then trains with the kit's own
+TRL path (`topo_r1.stages.train_model`, presets `tiny_sft` / `tiny_grpo`) and evaluates every stage on the
 held-out `test` subset with greedy decoding:
 
 - `random`: the random-initialised tiny model (the preset's `tiny` sizes, no training);
 - `sft`: SFT from scratch on the `sft` subset, after `--vision-warmup` steps that teach the vision tower to mark
-  the tokens holding error pixels (`topo_r1.train.warm_up_vision`), then frozen during SFT;
+  the tokens holding error pixels (`topo_r1.warmup.warm_up_vision`), then frozen during SFT;
 - `sft+sft`: SFT continued from the `sft` checkpoint on the `rl` subset for the same extra budget GRPO gets
   (`--budget time`: as many SFT steps as fit in GRPO's measured wall time; `--budget steps`: as many steps as GRPO);
 - `sft+grpo`: GRPO with the Topo-R1 reward from the same `sft` checkpoint on the `rl` subset;
@@ -29,6 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
+from topo_r1.curriculum import easy_split
+from topo_r1.evaluate import box_scale, mean_sd, score_completions, training_log
+from topo_r1.metrics import detection_scores
+from topo_r1.stages import train_model
+from topo_r1.train_config import load_config
+from topo_r1.vlm import generate, load_rows, load_vlm, trained_prompt
+
 STAGES = ("random", "sft", "sft+sft", "sft+grpo")
 METRICS = ("F1@0.3", "F1@0.5", "aF1", "mean_reward", "format_ok", "image_accuracy", "count_error", "box_scale")
 # The defaults: the preset that fits in <= 30 min on a 2-core CPU (see the tutorial nbs/tutorials/learning.ipynb).
@@ -40,7 +47,6 @@ DEFAULTS = dict(size=64, zoom=2, clarity=1.0, domain="roads", max_errors=1, type
 def build_split(workdir, size=64, domain="roads", max_errors=1, types=("broken_connection",), n_sft=2048, n_rl=256,
                 n_test=512, seed=0, zoom=2, clarity=1.0) -> Path:
     "The easy split for these options, built once and cached under `workdir`."
-    from topo_r1.train import easy_split
     types = tuple(types.split(",")) if isinstance(types, str) else tuple(types)
     key = f"easy-{domain}-{size}px-z{zoom}-c{clarity:g}-e{max_errors}-{'+'.join(t[:5] for t in types)}-{n_sft}-{n_rl}-{n_test}-s{seed}"
     out = Path(workdir) / key
@@ -53,8 +59,6 @@ def build_split(workdir, size=64, domain="roads", max_errors=1, types=("broken_c
 def evaluate_model(model_spec, rows, tiny=None, seed=0, batch_size=16, max_new_tokens=96, view="pair",
                    system_prompt=False) -> dict:
     "Greedy completions of `rows` scored (`score_completions`: detection metrics, mean Topo-R1 reward, format-ok rate)."
-    from topo_r1.experiments import score_completions
-    from topo_r1.vlm import generate, load_vlm, trained_prompt
     kw = {"seed": seed, **(tiny or {})} if str(model_spec).startswith("tiny") else {}
     # a trained folder knows its prompt (train_config.json); the untrained model gets the SFT preset's
     if not str(model_spec).startswith("tiny"):
@@ -71,16 +75,7 @@ def evaluate_model(model_spec, rows, tiny=None, seed=0, batch_size=16, max_new_t
     return {**scores, "box_scale": box_scale(boxes, rows), "eval_s": gen_s, "completions": comps}
 
 
-def box_scale(boxes, rows):
-    "Median area of the answered boxes (`core.Box`) over the median area of the true ones (None when either is empty)."
-    from topo_r1.core import Box
-    said = [b.area for b in boxes]
-    true = [Box.from_list(d["bbox_2d"]).area for r in rows for d in r["detections"]]
-    return float(np.median(said) / np.median(true)) if said and true else None
-
-
 def _log(output_dir) -> list[dict]:
-    from topo_r1.experiments import training_log
     try: return training_log(output_dir)
     except FileNotFoundError: return []
 
@@ -105,9 +100,6 @@ def run(workdir=None, out=None, size=64, domain="roads", max_errors=1, types="br
     if repeats < 1: raise ValueError(f"repeats must be at least 1, got {repeats}")
     sft_run = _sft_run(from_sft) if from_sft else None
     if threads: torch.set_num_threads(threads)  # 1: a tiny model gains nothing from 2 threads, and loses 10x when shared
-    from topo_r1.experiments import train_model
-    from topo_r1.train import load_config
-    from topo_r1.vlm import load_rows
     workdir = Path(workdir or tempfile.mkdtemp(prefix="bench-learning-"))
     out = Path(out or Path(__file__).resolve().parent / "results")
     out.mkdir(parents=True, exist_ok=True)
@@ -116,83 +108,101 @@ def run(workdir=None, out=None, size=64, domain="roads", max_errors=1, types="br
         build_split(workdir, size, domain, max_errors, types, n_sft, n_rl, n_test, seed, zoom, clarity)
     build_s = time.perf_counter() - t0
     rows = load_rows(split, "test")
-    # eyes first (train.warm_up_vision), then kept fixed while SFT teaches the language model to read them
+    # eyes first (warmup.warm_up_vision), then kept fixed while SFT teaches the language model to read them
     sft_over = {"vision_warmup_steps": vision_warmup, "freeze_vision": vision_warmup > 0, **(sft_over or {})}
     if sft_run: sft_over = {k: sft_run[k] for k in ("vision_warmup_steps", "freeze_vision")}
     cfg = load_config("sft", "tiny_sft", {"split": str(split), **sft_over})
-    ev = lambda spec: evaluate_model(spec, rows, cfg.tiny, seed, eval_batch, max_new_tokens, cfg.view, cfg.system_prompt)
-    runs = workdir / "runs"
-    res, walls, logs, stamp = {}, {}, {}, time.strftime("%Y%m%d-%H%M%S")
-
-    def stage(name, kind, **over):
-        d = runs / f"{stamp}-{name.replace('+', '_').replace('#', '-')}"
-        t = time.perf_counter()
-        path = train_model(kind, f"tiny_{kind}", progress=progress, split=str(split), output_dir=str(d), **over)
-        walls[name] = time.perf_counter() - t
-        logs[name] = _log(path)
-        log(f"{name}: trained in {walls[name]:.0f} s")
-        return path
-
-    from topo_r1.metrics import detection_scores
-    empty = detection_scores([[] for _ in rows], [list(r["detections"]) for r in rows])
-    res["empty"] = {**empty, "mean_reward": None, "format_ok": None}
-    walls["empty"] = 0.0
-    res["random"] = ev("tiny"); walls["random"] = 0.0
-    log(f"random: F1@0.3 {res['random']['F1@0.3']:.3f}")
-    if sft_run:
-        sft = Path(from_sft); logs["sft"] = _log(sft); walls["sft"] = _runtime(logs["sft"], 0.0)
-        log(f"sft: {sft} (trained earlier, {_steps(logs['sft'])} steps)")
-    else:
-        sft = stage("sft", "sft", seed=seed, max_steps=sft_steps, **sft_over)
-    res["sft"] = ev(sft)
-    log(f"sft: F1@0.3 {res['sft']['F1@0.3']:.3f} aF1 {res['sft']['aF1']:.3f} reward {res['sft']['mean_reward']:.3f}")
-    # the budget counts optimiser time (TRL's train_runtime), not model loading and dataset preparation
-    sec_per_sft_step = _runtime(logs["sft"], walls["sft"]) / max(_steps(logs["sft"]), 1)
-    more_steps = []
-    for i in range(repeats):
-        tag = "" if i == 0 else f"#{i}"
-        grpo = stage(f"sft+grpo{tag}", "grpo", seed=seed + i, model=str(sft), max_steps=grpo_steps, **(grpo_over or {}))
-        res[f"sft+grpo{tag}"] = ev(grpo)
-        grpo_log = logs[f"sft+grpo{tag}"]
-        n = (_steps(grpo_log) or grpo_steps) if budget == "steps" else \
-            max(1, round(_runtime(grpo_log, walls[f"sft+grpo{tag}"]) / sec_per_sft_step))
-        more_steps.append(n)
-        # the same recipe continued: vision frozen as in the SFT stage
-        more = stage(f"sft+sft{tag}", "sft", seed=seed + i, model=str(sft), subset="rl", max_steps=n,
-                     **{"freeze_vision": sft_over["freeze_vision"], **(more_over or {})})
-        res[f"sft+sft{tag}"] = ev(more)
-        for name in (f"sft+grpo{tag}", f"sft+sft{tag}"):
-            log(f"{name}: F1@0.3 {res[name]['F1@0.3']:.3f} aF1 {res[name]['aF1']:.3f} reward {res[name]['mean_reward']:.3f}")
-    total = time.perf_counter() - t0
-    order = ["empty", *STAGES]
-    per_run = lambda k, i: k if i == 0 else f"{k}#{i}"
-    repeated = {k: [res[per_run(k, i)] for i in range(repeats)] for k in ("sft+sft", "sft+grpo")}
-    stages = {}
-    for k in order:
-        runs_k = repeated.get(k, [res[k]])
-        stages[k] = {m: _mean([r.get(m) for r in runs_k]) for m in METRICS}
-        stages[k]["sd"] = {m: _sd([r.get(m) for r in runs_k]) for m in METRICS} if k in repeated else None
-        stages[k]["train_s"] = _mean([walls[per_run(k, i)] for i in range(len(runs_k))]) if k in repeated else walls[k]
-        stages[k]["eval_s"] = _mean([r.get("eval_s") for r in runs_k])
-        stages[k]["n_runs"] = len(runs_k)
+    b = _Bench(split, workdir / "runs", lambda spec: evaluate_model(spec, rows, cfg.tiny, seed, eval_batch, max_new_tokens,
+                                                                     cfg.view, cfg.system_prompt), progress, log)
+    b.baselines(rows)
+    sft = b.sft(from_sft, seed, sft_steps, sft_over)
+    more_steps = [b.continuations(i, sft, seed, grpo_steps, budget, sft_over["freeze_vision"], grpo_over, more_over)
+                  for i in range(repeats)]
     result = {
         "options": dict(size=size, zoom=zoom, vision_warmup=vision_warmup, clarity=clarity, domain=domain, max_errors=max_errors, types=types, n_sft=n_sft, n_rl=n_rl,
                         n_test=n_test, sft_steps=sft_steps, grpo_steps=grpo_steps, budget=budget, seed=seed, repeats=repeats,
                         max_new_tokens=max_new_tokens, threads=torch.get_num_threads(), sft_over=sft_over, grpo_over=grpo_over or {},
                         more_over=more_over or {}, sft_continued_steps=more_steps, from_sft=str(from_sft) if from_sft else None),
-        "split": str(split), "n_test": len(rows), "build_s": build_s, "total_s": total,
-        "stages": stages,
-        "repeats": {k: [{m: r.get(m) for m in METRICS} | {"seed": seed + i, "train_s": walls[per_run(k, i)]}
-                        for i, r in enumerate(v)] for k, v in repeated.items()},
-        "logs": logs,
-        "examples": {k: [{"sample_id": r["sample_id"], "truth": list(r["detections"]), "completion": c}
-                         for r, c in zip(rows[:8], res[k]["completions"][:8])] for k in STAGES},
+        "split": str(split), "n_test": len(rows), "build_s": build_s, "total_s": time.perf_counter() - t0,
+        **b.summary(repeats, seed, rows),
     }
     (out / "learning.json").write_text(json.dumps(result, indent=2, default=str))
     if figure:
         fig = plot_stages(result)
         fig.savefig(out / "learning.png", dpi=110, bbox_inches="tight")
     return result
+
+
+class _Bench:
+    "The stages of one benchmark run: trains them, evaluates them and keeps their results, wall times and logs."
+    def __init__(self, split, runs, evaluate, progress, log):
+        self.split, self.runs, self.ev, self.progress, self.log = split, runs, evaluate, progress, log
+        self.res, self.walls, self.logs, self.stamp = {}, {}, {}, time.strftime("%Y%m%d-%H%M%S")
+
+    def stage(self, name, kind, **over):
+        "Train one stage with the kit's TRL path; returns its output folder."
+        d = self.runs / f"{self.stamp}-{name.replace('+', '_').replace('#', '-')}"
+        t = time.perf_counter()
+        path = train_model(kind, f"tiny_{kind}", progress=self.progress, split=str(self.split), output_dir=str(d), **over)
+        self.walls[name], self.logs[name] = time.perf_counter() - t, _log(path)
+        self.log(f"{name}: trained in {self.walls[name]:.0f} s")
+        return path
+
+    def report(self, name):
+        m = self.res[name]
+        self.log(f"{name}: F1@0.3 {m['F1@0.3']:.3f} aF1 {m['aF1']:.3f} reward {m['mean_reward'] or 0:.3f}")
+
+    def baselines(self, rows):
+        "`empty` (always []) and the random-initialised model."
+        empty = detection_scores([[] for _ in rows], [list(r["detections"]) for r in rows])
+        self.res["empty"], self.walls["empty"] = {**empty, "mean_reward": None, "format_ok": None}, 0.0
+        self.res["random"], self.walls["random"] = self.ev("tiny"), 0.0
+        self.report("random")
+
+    def sft(self, from_sft, seed, steps, over):
+        "The SFT stage: trained here, or an earlier run's folder evaluated again."
+        if from_sft:
+            sft = Path(from_sft); self.logs["sft"] = _log(sft); self.walls["sft"] = _runtime(self.logs["sft"], 0.0)
+            self.log(f"sft: {sft} (trained earlier, {_steps(self.logs['sft'])} steps)")
+        else: sft = self.stage("sft", "sft", seed=seed, max_steps=steps, **over)
+        self.res["sft"] = self.ev(sft); self.report("sft")
+        return sft
+
+    def continuations(self, i, sft, seed, grpo_steps, budget, freeze_vision, grpo_over, more_over) -> int:
+        "Repeat `i` of GRPO and of SFT continued from `sft` on the same budget; returns SFT-continued's steps."
+        tag = "" if i == 0 else f"#{i}"
+        grpo = self.stage(f"sft+grpo{tag}", "grpo", seed=seed + i, model=str(sft), max_steps=grpo_steps, **(grpo_over or {}))
+        self.res[f"sft+grpo{tag}"] = self.ev(grpo)
+        # the budget counts optimiser time (TRL's train_runtime), not model loading and dataset preparation
+        sec_per_sft_step = _runtime(self.logs["sft"], self.walls["sft"]) / max(_steps(self.logs["sft"]), 1)
+        glog = self.logs[f"sft+grpo{tag}"]
+        n = (_steps(glog) or grpo_steps) if budget == "steps" else \
+            max(1, round(_runtime(glog, self.walls[f"sft+grpo{tag}"]) / sec_per_sft_step))
+        more = self.stage(f"sft+sft{tag}", "sft", seed=seed + i, model=str(sft), subset="rl", max_steps=n,
+                          **{"freeze_vision": freeze_vision, **(more_over or {})})   # the same recipe continued
+        self.res[f"sft+sft{tag}"] = self.ev(more)
+        for name in (f"sft+grpo{tag}", f"sft+sft{tag}"): self.report(name)
+        return n
+
+    def summary(self, repeats, seed, rows) -> dict:
+        "Per stage the mean (± sd over repeats) of every metric, the repeats themselves, the logs and a few examples."
+        per_run = lambda k, i: k if i == 0 else f"{k}#{i}"
+        repeated = {k: [self.res[per_run(k, i)] for i in range(repeats)] for k in ("sft+sft", "sft+grpo")}
+        stages = {}
+        for k in ["empty", *STAGES]:
+            runs_k = repeated.get(k, [self.res[k]])
+            stats = {m: mean_sd([r.get(m) for r in runs_k]) for m in METRICS}
+            stages[k] = {m: v[0] for m, v in stats.items()}
+            stages[k]["sd"] = {m: v[1] for m, v in stats.items()} if k in repeated else None
+            stages[k]["train_s"] = mean_sd([self.walls[per_run(k, i)] for i in range(len(runs_k))])[0] if k in repeated else self.walls[k]
+            stages[k]["eval_s"] = mean_sd([r.get("eval_s") for r in runs_k])[0]
+            stages[k]["n_runs"] = len(runs_k)
+        return {"stages": stages,
+                "repeats": {k: [{m: r.get(m) for m in METRICS} | {"seed": seed + i, "train_s": self.walls[per_run(k, i)]}
+                                for i, r in enumerate(v)] for k, v in repeated.items()},
+                "logs": self.logs,
+                "examples": {k: [{"sample_id": r["sample_id"], "truth": list(r["detections"]), "completion": c}
+                                 for r, c in zip(rows[:8], self.res[k]["completions"][:8])] for k in STAGES}}
 
 
 def _sft_run(folder) -> dict:
@@ -203,17 +213,6 @@ def _sft_run(folder) -> dict:
     if not (Path(c.get("split", "")) / "dataset_dict.json").is_file():
         raise FileNotFoundError(f"--from-sft {folder}: its split {c.get('split')!r} is gone; rebuild it or train SFT again")
     return c
-
-
-def _mean(values):
-    "The mean of the numbers in `values` (None when there are none: a stage without that metric)."
-    v = [x for x in values if x is not None]
-    return float(np.mean(v)) if v else None
-
-def _sd(values):
-    "The sample standard deviation of the numbers in `values` (None with fewer than two)."
-    v = [x for x in values if x is not None]
-    return float(np.std(v, ddof=1)) if len(v) > 1 else None
 
 
 def table(result: dict) -> str:
@@ -258,7 +257,7 @@ def plot_stages(result: dict):
 
 
 def _kv(items) -> dict:
-    from topo_r1.train import parse_overrides
+    from topo_r1.train_config import parse_overrides
     return parse_overrides(items)
 
 

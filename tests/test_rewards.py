@@ -165,3 +165,44 @@ def test_roam_table_and_sft_targets():
                            "<think>two errors</think>"], s)
     assert r == [0.8, 0.1, 0.05, 0.0, 0.0, 0.0]
     with pytest.raises(ValueError, match="table"): make_roam_reward(table={("agree", True): 2.0})
+
+
+def _expected_reward(reward, samples, area_scale, displacement, n=40, seed=0):
+    "Mean composite reward of one box of `area_scale` × the true area, centred up to `displacement` sides off the truth."
+    rng = np.random.default_rng(seed)
+    out = []
+    for s in samples:
+        (g,) = gts(s)
+        w, h = g.box.width * np.sqrt(area_scale), g.box.height * np.sqrt(area_scale)
+        for dx, dy in rng.uniform(-displacement, displacement, (n, 2)):
+            cx, cy = g.box.center[0] + dx * g.box.width, g.box.center[1] + dy * g.box.height
+            box = Box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)     # the truths sit away from the border
+            out.append(call(reward, [comp([Detection(box, g.type)])], s)[0])
+    return float(np.mean(out))
+
+
+def _one_gap_samples(k=6, size=256):
+    "Vessel masks with one broken connection whose box sits at least 3 sides from the border."
+    out, seed = [], 100
+    while len(out) < k:
+        _, clean = make_vessels(size, rng=seed)
+        corrupted, errs = inject_errors(clean, 1, rng=seed, types=["broken_connection"])
+        seed += 1
+        if len(errs) != 1: continue
+        b = errs[0].box
+        if min(b.x1, b.y1) < 3 * b.width or max(b.x2, b.y2) > size - 3 * max(b.width, b.height): continue
+        out.append(dict(sample_id=f"g{seed}", detections=[errs[0].to_detection().to_dict()], height=size, width=size,
+                        mask=Image.fromarray(corrupted.astype(np.uint8) * 255), clean_mask=Image.fromarray(clean.astype(np.uint8) * 255)))
+    return out
+
+
+def test_hedging_with_bigger_boxes_does_not_pay_in_expectation():
+    "design.md: under position uncertainty up to one side, the true size at the best guess beats boxes 1.5x or larger."
+    samples = _one_gap_samples()
+    for displacement in (1.0, 0.5):
+        true_size = _expected_reward(topo_reward, samples, 1.0, displacement)
+        for scale in (1.5, 2.0, 3.0):
+            assert true_size > _expected_reward(topo_reward, samples, scale, displacement), (displacement, scale)
+    # without the size calibration the reward pays for hedging at one side of uncertainty (what GRPO learned)
+    old = make_topo_reward(size_power=0)
+    assert _expected_reward(old, samples, 2.0, 1.0) > _expected_reward(old, samples, 1.0, 1.0)

@@ -18,10 +18,10 @@ from .answer import LAYOUT_PROBLEMS, ParsedAnswer, completion_text, parse_comple
 from .topology import cldice_from_counts, skeleton
 
 # %% auto #0
-__all__ = ['PHI_KNOTS', 'PHI_KINDS', 'REWARD_WEIGHTS', 'ACC_WEIGHTS', 'TERMS', 'topo_reward', 'format_reward', 'accuracy_reward',
-           'topology_term', 'ROAM_TABLE', 'roam_reward', 'phi', 'TopoMaps', 'box_cldice', 'Truth', 'prepare_truth',
-           'score_answer', 'TopoReward', 'make_topo_reward', 'Claims', 'extract_claims', 'agreement', 'answer_right',
-           'roam_score', 'RoamReward', 'make_roam_reward']
+__all__ = ['PHI_KNOTS', 'PHI_KINDS', 'REWARD_WEIGHTS', 'ACC_WEIGHTS', 'SIZE_POWER', 'TERMS', 'topo_reward', 'format_reward',
+           'accuracy_reward', 'topology_term', 'ROAM_TABLE', 'roam_reward', 'phi', 'TopoMaps', 'box_cldice', 'Truth',
+           'prepare_truth', 'score_answer', 'TopoReward', 'make_topo_reward', 'Claims', 'extract_claims', 'agreement',
+           'answer_right', 'roam_score', 'RoamReward', 'make_roam_reward']
 
 # %% ../nbs/08_rewards.ipynb #73808633
 PHI_KNOTS = ((0.0, 0.0), (0.1, 0.2), (0.3, 0.5), (0.5, 0.7), (0.75, 0.9), (1.0, 1.0))  # (IoU, credit)
@@ -78,6 +78,7 @@ def box_cldice(maps: TopoMaps, box: Box) -> float:
 # %% ../nbs/08_rewards.ipynb #ab91db18
 REWARD_WEIGHTS = {"fmt": 0.10, "acc": 0.85, "topo": 0.05}   # R = 0.10·R_fmt + 0.85·R_acc + 0.05·R_topo (the paper's)
 ACC_WEIGHTS = (0.7, 0.2, 0.1)  # soft F1, localisation, type coverage
+SIZE_POWER = 1.0               # size calibration: a match's credit is scaled by (smaller area / larger area) ** SIZE_POWER
 
 @dataclass
 class Truth:
@@ -114,11 +115,18 @@ def _topo_credit(b: np.ndarray, g: np.ndarray, maps: TopoMaps | None) -> float:
             share = (1.0 - cldice_from_counts(sp, sl, mpi, mli)) / drop
     return float(min(max(share, 0.0), 1.0) * pen)
 
+def _area_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    "Pairwise smaller area / larger area of the boxes `a` (N×4) and `b` (M×4): 1 for boxes of the same size."
+    aa = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    ab = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return np.minimum(aa[:, None], ab[None, :]) / np.maximum(aa[:, None], ab[None, :])
+
 def score_answer(parsed: ParsedAnswer,   # a parsed completion
                  truth: Truth,           # the sample's prepared ground truth
                  phi_kind: str = "piecewise",
                  acc_weights=ACC_WEIGHTS, # weights of soft F1, localisation, type coverage inside R_acc
                  w_acc: float = REWARD_WEIGHTS["acc"], w_topo: float = REWARD_WEIGHTS["topo"], # how the matching weighs the two match-based terms
+                 size_power: float = SIZE_POWER, # size calibration exponent (0: off, the original reward)
                 ) -> dict:
     "The reward terms of one answer: fmt, acc, topo and their parts (soft_f1, loc, cov)."
     layout_ok = not any(c in LAYOUT_PROBLEMS for c in parsed.codes)
@@ -131,20 +139,21 @@ def score_answer(parsed: ParsedAnswer,   # a parsed completion
         return dict(fmt=fmt, acc=v, topo=v, soft_f1=v, loc=v, cov=v)
     pt, gt = set(d.type for d in P), set(truth.types.tolist())
     cov = len(pt & gt) / len(pt | gt)
-    iou = iou_matrix(boxes_array([d.box for d in P]), truth.boxes)
+    pb = boxes_array([d.box for d in P])
+    iou = iou_matrix(pb, truth.boxes)
     iou[np.array([d.type for d in P])[:, None] != truth.types[None, :]] = 0.0
-    f = phi(iou, phi_kind)
+    size = _area_ratio(pb, truth.boxes) ** size_power
+    f, fit = phi(iou, phi_kind) * size, iou * size
     a1, a2, a3 = acc_weights
     denom_f1, denom = (n_p + n_g) / 2, max(n_p, n_g)
-    pb = boxes_array([d.box for d in P])
     topo = np.zeros_like(iou)
     for i, j in zip(*np.nonzero(iou > 0)): topo[i, j] = _topo_credit(pb[i], truth.boxes[j], truth.maps)
-    worth = w_acc * (a1 * f / denom_f1 + a2 * iou / denom) + w_topo * topo / denom + 1e-12 * iou
+    worth = w_acc * (a1 * f / denom_f1 + a2 * fit / denom) + w_topo * topo / denom + 1e-12 * iou
     rows, cols = linear_sum_assignment(worth, maximize=True)
     keep = iou[rows, cols] > 0
     rows, cols = rows[keep], cols[keep]
     soft_f1 = float(f[rows, cols].sum() / denom_f1)
-    loc = float(iou[rows, cols].sum() / denom)
+    loc = float(fit[rows, cols].sum() / denom)
     acc = a1 * soft_f1 + a2 * loc + a3 * cov
     out = dict(fmt=fmt, acc=acc, topo=topo[rows, cols].sum() / denom, soft_f1=soft_f1, loc=loc, cov=cov)
     return {k: _unit(v) for k, v in out.items()}
@@ -205,7 +214,7 @@ TERMS = ("fmt", "acc", "topo")
 class TopoReward(_CachedReward):
     "Topo-R1's composite reward `w_fmt·R_fmt + w_acc·R_acc + w_topo·R_topo` (or one term with `part`)."
     def __init__(self, w_fmt=REWARD_WEIGHTS["fmt"], w_acc=REWARD_WEIGHTS["acc"], w_topo=REWARD_WEIGHTS["topo"], phi_kind="piecewise", use_cldice=True, codec=None,
-                 model_hw=None, acc_weights=ACC_WEIGHTS, part=None, cache_size=4096, name="topo_reward"):
+                 model_hw=None, acc_weights=ACC_WEIGHTS, part=None, cache_size=4096, name="topo_reward", size_power=SIZE_POWER):
         super().__init__(codec, model_hw, use_cldice, cache_size, name)
         ws = (w_fmt, w_acc, w_topo)
         if any(not isinstance(w, (int, float)) or w < 0 for w in ws) or sum(ws) <= 0:
@@ -216,14 +225,15 @@ class TopoReward(_CachedReward):
         phi(0.5, phi_kind)  # validates the kind
         total = sum(ws)
         self.weights = tuple(w / total for w in ws)
-        self.phi_kind, self.acc_weights, self.part = phi_kind, tuple(acc_weights), part
+        if not isinstance(size_power, (int, float)) or size_power < 0: raise ValueError(f"size_power must be a number >= 0, got {size_power!r}")
+        self.phi_kind, self.acc_weights, self.part, self.size_power = phi_kind, tuple(acc_weights), part, float(size_power)
 
     def terms(self, completions, **kw) -> list[dict | None]:
         "The terms (fmt, acc, topo, soft_f1, loc, cov) of each completion."
         out = []
         for i, p, t in self.rows(completions, kw):
             out.append(None if t is None else score_answer(p, t, self.phi_kind, self.acc_weights,
-                                                           self.weights[1], self.weights[2]))
+                                                           self.weights[1], self.weights[2], self.size_power))
         return out
 
     def __call__(self, completions, **kw) -> list[float | None]:
@@ -253,9 +263,10 @@ def make_topo_reward(w_fmt: float = REWARD_WEIGHTS["fmt"],   # weight of R_fmt
                      acc_weights=ACC_WEIGHTS, # soft F1, localisation, type coverage inside R_acc
                      part: str | None = None, # return one term ("fmt", "acc", "topo") instead of the composite
                      name: str | None = None, # the name TRL logs it under
+                     size_power: float = SIZE_POWER, # size calibration of a match's credit (0: off, the original reward)
                     ) -> TopoReward:
     "The Topo-R1 composite reward as a TRL reward function `f(completions, **kwargs) -> list[float | None]`."
-    return TopoReward(w_fmt, w_acc, w_topo, phi_kind, use_cldice, codec, model_hw, acc_weights, part,
+    return TopoReward(w_fmt, w_acc, w_topo, phi_kind, use_cldice, codec, model_hw, acc_weights, part, size_power=size_power,
                       name=name or ("topo_reward" if part is None else {"fmt": "format_reward", "acc": "accuracy_reward",
                                                                          "topo": "topology_term"}[part]))
 

@@ -116,7 +116,7 @@ def lora_config(cfg: TrainConfig):
 def reward_functions(cfg: TrainConfig, adapter, processor=None) -> tuple[list, list[float]]:
     "The TRL reward functions of a GRPO run and their weights."
     model_hw = lambda h, w: adapter.model_hw(h, w, cfg.view, processor)
-    funcs = [make_topo_reward(cfg.w_fmt, cfg.w_acc, cfg.w_topo, phi_kind=cfg.phi_kind, use_cldice=cfg.use_cldice,
+    funcs = [make_topo_reward(cfg.w_fmt, cfg.w_acc, cfg.w_topo, phi_kind=cfg.phi_kind, use_cldice=cfg.use_cldice, size_power=cfg.size_power,
                               codec=adapter.codec, model_hw=model_hw)]
     weights = [1.0]
     if cfg.w_roam > 0:

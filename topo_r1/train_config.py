@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from .answer import VIEWS
-from .rewards import PHI_KINDS, REWARD_WEIGHTS
+from .rewards import PHI_KINDS, REWARD_WEIGHTS, SIZE_POWER
 from .splits import load_split
 
 # %% auto #0
@@ -81,6 +81,7 @@ class TrainConfig:
     w_topo: float = REWARD_WEIGHTS["topo"] # topology (clDice)
     phi_kind: str = "piecewise"          # IoU -> score map of R_acc: "piecewise" (φ) or "raw" (ablation)
     use_cldice: bool = True              # R_topo from clDice (False: the ablation without it)
+    size_power: float = SIZE_POWER       # size calibration of R_acc: a bigger box must not pay in expectation (0: off)
     w_roam: float = 0.0                  # weight of the ROAM reward (AnomalyR1) next to the Topo-R1 reward
     # TRL's SFTConfig / GRPOConfig fields, as given (checked against TRL's class)
     trl: dict = field(default_factory=dict)
