@@ -397,14 +397,16 @@ def draw_sample(ax_image, ax_mask, image, mask, truth, preds):
     for ax in (ax_image, ax_mask):
         draw_detections(ax, truth, "solid"); draw_detections(ax, preds, "dashed"); ax.axis("off")
 
-def show_failures(split, pred_path, n: int = 8, subset: str = "test", tau: float = 0.3):
+def show_failures(split,              # a built split (folder, name or dataset)
+                  pred,               # its PRED.jsonl
+                  n: int = 8, subset: str = "test", tau: float = 0.3):
     "Figure of the `n` samples with the lowest F1@tau: image and mask, GT boxes solid, predictions dashed."
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
-    ds, preds = load_subset(split, subset), {r["sample_id"]: r["detections"] for r in read_predictions(pred_path)}
+    ds, preds = load_subset(split, subset), {r["sample_id"]: r["detections"] for r in read_predictions(pred)}
     ids = [str(s) for s in ds["sample_id"]]
     missing = [s for s in ids if s not in preds]
-    if len(missing) == len(ids): raise ValueError(f"no sample of the split has a prediction in {pred_path}")
+    if len(missing) == len(ids): raise ValueError(f"no sample of the split has a prediction in {pred}")
     scored = sorted(((_sample_f1(preds.get(s, []), ds[i]["detections"], tau), -len(ds[i]["detections"]), i)
                      for i, s in enumerate(ids) if s in preds))[:n]
     fig, axes = plt.subplots(len(scored), 2, figsize=(7, 3.4 * len(scored)), squeeze=False)

@@ -269,21 +269,21 @@ def _plain(x):
     return x
 
 def save_metrics(metrics: dict, # headline numbers at the top level (`F1@0.3`, `aF1`, `mean_reward`, ...); nesting allowed
-                 out_dir: str | Path, # the run folder
+                 out: str | Path, # the run folder
                 ) -> Path:
-    "Write `metrics` to `out_dir/metrics.json` (numpy scalars and arrays become plain JSON)."
-    if not isinstance(metrics, dict): raise TypeError(f"metrics must be a dict, got {type(metrics).__name__}")
-    p = Path(out_dir) / "metrics.json"
+    "Write `metrics` to `out/metrics.json` (numpy scalars and arrays become plain JSON)."
+    if not isinstance(metrics, dict): raise ValueError(f"metrics must be a dict, got {type(metrics).__name__}")
+    p = Path(out) / "metrics.json"
     p.parent.mkdir(parents=True, exist_ok=True)
     _write_json(p, _plain(metrics))
     return p
 
 def save_figure(fig, # a matplotlib Figure
-                out_dir: str | Path, # the run folder
+                out: str | Path, # the run folder
                 name: str, # file name without extension
                ) -> Path:
-    "Save `fig` as `out_dir/name.png` and return the path."
-    p = Path(out_dir) / f"{name}.png"
+    "Save `fig` as `out/name.png` and return the path."
+    p = Path(out) / f"{name}.png"
     p.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(p, dpi=110, bbox_inches="tight")
     return p

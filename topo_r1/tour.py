@@ -31,12 +31,12 @@ def _tour_samples(rng) -> list[tuple[str, np.ndarray, np.ndarray]]:
         out.append((item.source_id, *item.load()))
     return out
 
-def topology_tour(out_dir=None, # output folder (default: RUNS_DIR/tour/<timestamp>)
+def topology_tour(out=None,     # output folder (default: RUNS_DIR/tour/<timestamp>)
                   rng=None,     # None (fresh scenes each time), a seed or a Generator
                  ) -> Path:
     "Measure β0, β1 and endpoints on synthetic and real masks; write `report.md` and `samples.png`; return the report path."
     import matplotlib.pyplot as plt
-    out = Path(out_dir) if out_dir is not None else load_settings().runs_dir / "tour" / datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(out) if out is not None else load_settings().runs_dir / "tour" / datetime.now().strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     samples = _tour_samples(rng)
     rows, fig, axs = [], *plt.subplots(2, max(len(samples), 1), figsize=(3.2 * max(len(samples), 1), 6.6), squeeze=False)
