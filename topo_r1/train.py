@@ -23,7 +23,8 @@ from .warmup import token_targets, vision_tower, warm_up_vision
 
 # %% auto #0
 __all__ = ['short_reasoning', 'to_example', 'training_dataset', 'prompt_lengths', 'check_max_length', 'load_model', 'lora_config',
-           'reward_functions', 'last_checkpoint', 'train', 'write_train_config', 'save_final', 'train_cli']
+           'reward_functions', 'stop_at_answer', 'last_checkpoint', 'train', 'write_train_config', 'save_final',
+           'train_cli']
 
 # %% ../nbs/11b_train.ipynb #5de87ce4
 def short_reasoning(detections, # the row's detections (wire dicts or core.Detection), in mask pixels
@@ -123,6 +124,16 @@ def reward_functions(cfg: TrainConfig, adapter, processor=None) -> tuple[list, l
         funcs.append(make_roam_reward(codec=adapter.codec, model_hw=model_hw)); weights.append(cfg.w_roam)
     return funcs, weights
 
+# %% ../nbs/11b_train.ipynb #06428fe5
+def stop_at_answer(model, processor) -> bool:
+    "Make `</answer>` end generation when it is one token of the processor's tokenizer; returns whether it did."
+    ids = processor.tokenizer.encode("</answer>", add_special_tokens=False)
+    if len(ids) != 1: return False
+    eos = model.generation_config.eos_token_id
+    eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+    if ids[0] not in eos: model.generation_config.eos_token_id = eos + ids
+    return True
+
 # %% ../nbs/11b_train.ipynb #7f0a24de
 def last_checkpoint(output_dir) -> str | None:
     "The newest `checkpoint-N` folder in `output_dir`, or None."
@@ -138,6 +149,7 @@ def _trainer(cfg: TrainConfig, model, processor, adapter, data, progress: bool):
     if cfg.kind == "sft":
         data = data.remove_columns([c for c in data.column_names if c not in ("prompt", "completion", "images")])
         return SFTTrainer(model=model, args=args, train_dataset=data, processing_class=processor, peft_config=lora_config(cfg))
+    if cfg.stop_at_answer: stop_at_answer(model, processor)
     funcs, weights = reward_functions(cfg, adapter, processor)
     args.reward_weights = weights
     return GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=data, processing_class=processor,

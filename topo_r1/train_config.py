@@ -83,6 +83,7 @@ class TrainConfig:
     use_cldice: bool = True              # R_topo from clDice (False: the ablation without it)
     size_power: float = SIZE_POWER       # size calibration of R_acc: a bigger box must not pay in expectation (0: off)
     w_roam: float = 0.0                  # weight of the ROAM reward (AnomalyR1) next to the Topo-R1 reward
+    stop_at_answer: bool = True          # GRPO: end each sampled completion at `</answer>` (`topo_r1.train.stop_at_answer`)
     # TRL's SFTConfig / GRPOConfig fields, as given (checked against TRL's class)
     trl: dict = field(default_factory=dict)
 
