@@ -85,6 +85,23 @@ def test_views_and_messages(view, rows):
         assert sum(c["type"] == "image" for c in msgs[1]["content"]) == len(ims)
 
 
+def test_show_views_boxes_on_pixel_edges(rows):
+    "show_views draws the truth with core.draw_detections: half-open pixel boxes at -0.5 offsets, type colours."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_rgba
+    from topo_r1.core import ERROR_COLORS
+    from topo_r1.vlm import show_views
+    r = rows[0]
+    fig = show_views(r["image"], r["mask"], [Detection.from_dict(d) for d in r["detections"]])
+    (patch,) = fig.axes[0].patches
+    x1, y1, x2, y2 = r["detections"][0]["bbox_2d"]
+    assert patch.get_xy() == (x1 - 0.5, y1 - 0.5) and (patch.get_width(), patch.get_height()) == (x2 - x1, y2 - y1)
+    assert patch.get_edgecolor() == to_rgba(ERROR_COLORS["broken_connection"])
+    assert [len(ax.patches) for ax in fig.axes[1:]] == [0, 0, 0]
+    plt.close(fig)
+
+
 def test_render_view_does_not_mutate(rows):
     img, mask = np.asarray(rows[0]["image"]).copy(), np.asarray(rows[0]["mask"]).copy()
     render_view(img, mask, "overlay")
@@ -183,6 +200,53 @@ def test_predict_cli(saved_tiny, tmp_path):
     lines = [json.loads(l) for l in out.read_text().splitlines()]
     assert [l["sample_id"] for l in lines] == ["s0", "s1"]
     assert "wrote 2 predictions" in r.stdout
+
+
+def _write_split(folder, n=3):
+    "A tiny built-split-like DatasetDict saved at `folder`; returns the sample ids."
+    import datasets
+    rows = [dict(toy_row(64, rng=i, sample_id=f"n{i}")) for i in range(n)]
+    for r in rows: r["detections"] = json.dumps(r["detections"])
+    datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)}).save_to_disk(str(folder))
+    return [r["sample_id"] for r in rows]
+
+
+@pytest.mark.parametrize("how", ["name", "path", "name_under_data_root"])
+def test_predict_cli_split_by_name_and_path(how, tmp_settings, saved_tiny, capsys):
+    "`topo-r1 predict --split` takes a folder, or a name under data_root/splits (then data_root), like every command."
+    from topo_r1.cli import main
+    from topo_r1.metrics import read_predictions
+    ckpt, _ = saved_tiny
+    data = tmp_settings / "data"
+    folder = data / ("toy" if how == "name_under_data_root" else "splits/toy")
+    ids = _write_split(folder)
+    split = str(folder) if how == "path" else "toy"
+    out = tmp_settings / "out" / "PRED.jsonl"
+    assert main(["predict", "--model", str(ckpt), "--split", split, "--limit", "2", "--out", str(out),
+                 "--max-new-tokens", "4"]) == 0
+    assert "wrote 2 predictions" in capsys.readouterr().out
+    preds = read_predictions(out)
+    assert [p["sample_id"] for p in preds] == ids[:2]
+    assert all({"completion", "format_ok"} <= set(p) for p in preds)   # write_predictions keeps the extra keys
+    assert [r["sample_id"] for r in load_rows(split)] == ids
+
+
+def test_predict_cli_unknown_split_name(tmp_settings, saved_tiny, capsys):
+    from topo_r1.cli import main
+    ckpt, _ = saved_tiny
+    assert main(["predict", "--model", str(ckpt), "--split", "nope", "--out", str(tmp_settings / "P.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "no built split at 'nope'" in err and str(tmp_settings / "data" / "splits") in err
+    assert not (tmp_settings / "P.jsonl").exists()
+
+
+def test_old_names_still_import_from_vlm():
+    "Every public name of the former vlm module stays importable from topo_r1.vlm, as the same object."
+    import topo_r1.vlm as vlm, topo_r1.views as views, topo_r1.families as families, topo_r1.tiny as tiny
+    from topo_r1.answer import VIEWS as ANSWER_VIEWS
+    for mod in (views, families, tiny):
+        for name in mod.__all__: assert getattr(vlm, name) is getattr(mod, name), name
+    assert vlm.VIEWS is views.VIEWS is ANSWER_VIEWS   # one home for the view names
 
 
 def test_predict_cli_missing_model(saved_tiny, tmp_path, capsys):
