@@ -9,7 +9,10 @@ import argparse, statistics, time
 
 import torch
 
-from topo_r1.vlm import FAMILIES, generate, tiny_vlm, toy_row
+from topo_r1.families import FAMILIES
+from topo_r1.tiny import tiny_vlm
+from topo_r1.views import toy_row
+from topo_r1.vlm import generate
 
 
 def main():

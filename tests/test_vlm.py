@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from topo_r1.core import Detection
 from topo_r1.vlm import (FAMILIES, VIEWS, generate, load_rows, load_vlm, predict, render_view, tiny_processor,
-                         tiny_tokenizer, tiny_vlm, toy_row)
+                         tiny_vlm, toy_row)
 
 ROOT = Path(__file__).resolve().parents[1]
 
