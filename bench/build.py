@@ -1,80 +1,71 @@
-"""Dataset build throughput: verified samples/s at 256×256 and where the time goes.
+"""Dataset build throughput: verified samples/s at 256x256 with 1 and 2 workers, and where the time goes.
 
-    python bench/build.py                      # synthetic, 2 workers, ~100 samples end to end
-    python bench/build.py --sources synthetic,real --n 60 --workers 2
+    python bench/build.py                                  # synthetic, 96 samples per run, 1 and 2 workers
+    python bench/build.py --sources real --domains roads   # real road masks only
+    python bench/build.py --n 192 --workers 1 2 4
 
-Prints (1) a per-stage breakdown measured in one process (generate/read, skeleton, inject+verify, encode/write),
-mean and median ms per sample per domain, and (2) an end-to-end `build_dataset` run with W worker processes:
-verified samples/s and the ratio to the 100 samples/s goal. All numbers come from this one run.
+Prints, from one run: (1) end-to-end `build_dataset` runs with each worker count (verified samples/s, the ratio to
+the 100 samples/s goal, the projected time of the 67.4K paper-scale build); (2) the per-stage breakdown in ms per
+sample (generate/read, skeleton, inject+verify, encode/write), summed over the worker processes of the last run;
+(3) the acceptance rate per error type and the built type mix per domain, from that run's manifest.
 """
-import argparse, statistics, tempfile, time
-from collections import defaultdict
-import numpy as np
+import argparse, json, tempfile, time
+from pathlib import Path
 from topo_r1 import build as B
-from topo_r1.core import add_counts
+
+GOAL, FULL = 100.0, sum(B.SPLIT_SIZES.values())
 
 
-def stage_breakdown(cfg, real, n):
-    plan = B.make_plan(cfg, real)
-    rows = [r for rows in plan.values() for r in rows][:n]
-    items = {i.source_id: i for its in real.values() for i in its}
-    per = defaultdict(lambda: defaultdict(list))
-    errors = defaultdict(list)
-    inj_total = {}
-    for r in rows:
-        stats = {}
-        t = time.perf_counter()
-        s = B.make_sample(r, cfg, items, stats)
-        B.pa.Table.from_pylist([s], schema=B.FEATURES.arrow_schema)     # the Arrow encode a shard does
-        total = time.perf_counter() - t
-        key = f"{s['domain']}/{s['source']}"
-        for k, v in stats["seconds"].items(): per[key][k].append(v)
-        per[key]["total"].append(total)
-        errors[key].append(s["n_errors"])
-        add_counts(inj_total, stats["injection"])
-    return per, errors, inj_total
+def one_build(out, ns, workers):
+    "One end-to-end build; returns (samples, seconds, manifest)."
+    per_split = max(ns.n // 3, 1)
+    t = time.perf_counter()
+    ds = B.build_dataset(out, scale=1.0, limit=per_split, seed=ns.seed, workers=workers, size=ns.size,
+                         sources=ns.sources, domains=ns.domains, shard_size=ns.shard_size, progress=False, gallery=False)
+    dt = time.perf_counter() - t
+    return sum(len(d) for d in ds.values()), dt, json.loads((Path(out) / "manifest.json").read_text())
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=60, help="samples for the stage breakdown (one process)")
-    p.add_argument("--e2e", type=int, default=96, help="samples for the end-to-end build")
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--n", type=int, default=96, help="samples per end-to-end build (split evenly over sft/rl/test)")
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--sources", default="synthetic")
+    p.add_argument("--domains", default=None, help="e.g. roads or roads=0.6,cracks=0.2,vessels=0.2 (default: the kit's mix)")
+    p.add_argument("--shard-size", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     ns = p.parse_args()
-    sources = tuple(s for s in ns.sources.split(",") if s)
-    cfg = B.BuildConfig(scale=1.0, seed=ns.seed, size=ns.size, sources=sources)
-    real = B.check_config(cfg)
-    print(f"stage breakdown, one process, {ns.n} samples of {ns.size}x{ns.size}, sources={','.join(sources)}")
-    per, errors, inj = stage_breakdown(cfg, real, ns.n)
-    stages = list(B.STAGES) + ["total"]
-    print(f"{'domain/source':<22}{'n':>4}{'errors':>8}" + "".join(f"{s + ' ms':>15}" for s in stages) + "   (mean | median)")
-    allt = defaultdict(list)
-    for key in sorted(per):
-        cells = []
-        for s in stages:
-            v = np.array(per[key][s]) * 1000
-            allt[s] += list(v)
-            cells.append(f"{v.mean():7.1f}|{np.median(v):6.1f}")
-        print(f"{key:<22}{len(per[key]['total']):>4}{np.mean(errors[key]):>8.1f}" + "".join(f"{c:>15}" for c in cells))
-    tot = np.mean(allt["total"])
-    print("share of time: " + ", ".join(f"{s} {np.mean(allt[s]) / tot:.0%}" for s in B.STAGES)
-          + f"; one process: {1000 / tot:.1f} samples/s")
-    att, acc = sum(v["attempts"] for v in inj.values()), sum(v["accepted"] for v in inj.values())
-    print(f"injection acceptance {acc}/{att} = {acc / max(att, 1):.0%}: "
-          + ", ".join(f"{t} {v['accepted']}/{v['attempts']}" for t, v in sorted(inj.items())))
-    with tempfile.TemporaryDirectory() as d:
-        per_split = max(ns.e2e // 3, 1)
-        t = time.perf_counter()
-        ds = B.build_dataset(d, scale=1.0, limit=per_split, seed=ns.seed, workers=ns.workers, size=ns.size,
-                             sources=sources, shard_size=8, progress=False, gallery=False)
-        dt = time.perf_counter() - t
-        n = sum(len(x) for x in ds.values())
-    rate = n / dt
-    print(f"end to end: {n} verified samples in {dt:.1f} s with {ns.workers} workers = {rate:.1f} samples/s "
-          f"(goal 100/s: ratio {rate / 100:.2f}); full scale (67.4K) would take {67400 / rate / 60:.0f} min")
+    ns.sources = tuple(s for s in ns.sources.split(",") if s)
+    ns.domains = None if ns.domains is None else B._mix(ns.domains)
+    print(f"end to end: {ns.n} samples of {ns.size}x{ns.size} per build, sources={','.join(ns.sources)}, "
+          f"domains={ns.domains or 'default'}")
+    print(f"{'workers':>8}{'samples':>9}{'seconds':>9}{'samples/s':>11}{'ratio to 100/s':>16}{'67.4K build':>13}")
+    rates = {}
+    for w in ns.workers:
+        with tempfile.TemporaryDirectory() as d:
+            n, dt, m = one_build(d, ns, w)
+        rates[w] = n / dt
+        print(f"{w:>8}{n:>9}{dt:>9.1f}{rates[w]:>11.1f}{rates[w] / GOAL:>16.2f}{FULL / rates[w] / 60:>10.0f} min")
+    if len(rates) > 1:
+        a, b = min(rates), max(rates)
+        print(f"speed-up {b} vs {a} workers: {rates[b] / rates[a]:.2f}x")
+    st = m["seconds"]["stages_cpu"]
+    tot = sum(st.values())
+    print(f"\nper-stage CPU time of the last build (all workers), ms per sample:")
+    print("  " + "  ".join(f"{k} {v / n * 1000:.1f} ({v / tot:.0%})" for k, v in st.items()) + f"  total {tot / n * 1000:.1f}")
+    print(f"  scenes drawn: {m['scenes_drawn']} for {n} samples; errors injected {m['errors']['injected']} of "
+          f"{m['errors']['planned']} planned")
+    acc = m["acceptance"]
+    print(f"\nacceptance {acc['accepted']}/{acc['attempts']} = {acc['rate']:.0%}; per type (accepted/attempts, no-site calls):")
+    for t, v in acc["per_type"].items():
+        print(f"  {t:<22}{v['accepted']:>5}/{v['attempts']:<5}{v['rate']:>6.0%}   no site {v['no_site']}")
+    print("\nbuilt type mix per split and domain (share of that domain's errors; asked: uniform unless --types):")
+    for split, doms in m["types"]["built_share"].items():
+        for dom, share in doms.items():
+            asked = m["types"]["asked"][split][dom]
+            print(f"  {split:<5}{dom:<9}" + "  ".join(f"{t.split('_')[0]} {s:.0%}" for t, s in share.items())
+                  + f"   (built {sum(m['types']['built'][split][dom].values())} of {sum(asked.values())} asked)")
 
 
 if __name__ == "__main__":

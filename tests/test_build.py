@@ -160,3 +160,81 @@ def test_finished_build_not_overwritten(tmp_path):
     quick(tmp_path / "f", limit=1)
     with pytest.raises(ValueError, match="finished build"): quick(tmp_path / "f", limit=1)
     assert len(quick(tmp_path / "f", limit=2, overwrite=True)["sft"]) == 2
+
+
+def test_type_mix_follows_the_plan_on_real_roads(tmp_path, real_roots):
+    "A real-only roads build: all four types, built as asked, each type's acceptance >= 50%."
+    ds = quick(tmp_path / "roads", sources=("real",), real_roots=real_roots, domains={"roads": 1.0}, limit=10,
+               shard_size=5, size=256)
+    m = json.loads((tmp_path / "roads" / "manifest.json").read_text())
+    asked, built = m["types"]["asked"], m["types"]["built"]
+    for split in ("sft", "rl", "test"):
+        a, b = asked[split]["roads"], built[split]["roads"]
+        assert set(a) == set(ERROR_TYPES) and max(a.values()) - min(a.values()) <= 1     # the plan: uniform, exactly
+        assert sum(b.values()) >= 0.8 * sum(a.values()) and all(b.get(t, 0) >= a[t] - 2 for t in a)
+    for t, v in m["acceptance"]["per_type"].items(): assert v["rate"] >= 0.5, (t, v)
+    for d in ds.values():
+        for r in d: verify_sample(r)
+
+
+def _write_folder(root, masks_dir="masks", n=3):
+    from PIL import Image
+    from topo_r1.synthetic import make_scene
+    (root / "images").mkdir(parents=True); (root / masks_dir).mkdir()
+    for i in range(n):
+        im, m = make_scene("cracks", 160, rng=i)
+        Image.fromarray(im).save(root / "images" / f"p{i}.png")
+        Image.fromarray(m.astype(np.uint8) * 255).save(root / masks_dir / f"p{i}.png")
+    return root
+
+
+def test_build_from_folder_cli(tmp_path):
+    lab = _write_folder(tmp_path / "lab", "groundtruth")
+    out = tmp_path / "ds"
+    from topo_r1.cli import main
+    assert main(["build", "--folder", str(lab), "--domain", "cracks", "--masks-dir", "groundtruth", "--size", "128",
+                 "--limit", "3", "--scale", "0.001", "--workers", "1", "--out", str(out), "--quiet", "--no-gallery"]) == 0
+    ds = load_from_disk(str(out))
+    assert {r for d in ds.values() for r in d["source"]} == {"folder"}
+    assert {r for d in ds.values() for r in d["domain"]} == {"cracks"}
+    assert all(sid.startswith("lab/p") for d in ds.values() for sid in d["source_id"])
+    for d in ds.values():
+        for r in d: verify_sample(r)
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["parameters"]["folders"] == [[str(lab), "cracks", "groundtruth"]] and m["versions"]["numpy"]
+    assert main(["build", "--folder", str(lab), "--out", str(tmp_path / "x"), "--quiet"]) == 2         # no --domain
+    assert main(["build", "--folder", str(tmp_path / "nope"), "--domain", "roads", "--out", str(tmp_path / "y")]) == 2
+
+
+def test_settings_folders_are_a_source(tmp_path, monkeypatch):
+    lab = _write_folder(tmp_path / "lab")
+    (tmp_path / "settings.ini").write_text(f"[topo_r1]\nreal_data_roots = {tmp_path / 'none'}\nfolder_lab = {lab}, vessels\n")
+    monkeypatch.setenv("TOPO_R1_SETTINGS", str(tmp_path / "settings.ini"))
+    ds = quick(tmp_path / "o", sources=("real",), domains={"vessels": 1.0}, limit=2)
+    assert set(ds["sft"]["source"]) == {"folder"} and set(ds["sft"]["domain"]) == {"vessels"}
+
+
+def test_dask_local_cluster_writes_the_same_data(tmp_path):
+    "A LocalCluster of 2 workers writes exactly what the local executor writes; a worker killed mid-run loses nothing."
+    distributed = pytest.importorskip("dask.distributed")
+    ref = rows(quick(tmp_path / "local", seed=2, limit=3))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+         distributed.Client(cluster) as client:
+        assert rows(quick(tmp_path / "dask", seed=2, limit=3, executor="dask", scheduler=client)) == ref
+        import threading, os
+        def kill_first_busy_worker():
+            for _ in range(2000):
+                busy = [w for w, tasks in client.processing().items() if tasks]
+                if busy:
+                    client.run(os._exit, 1, workers=busy[:1]); return
+                threading.Event().wait(0.005)
+        killer = threading.Thread(target=kill_first_busy_worker); killer.start()
+        again = rows(quick(tmp_path / "killed", seed=2, limit=3, executor="dask", scheduler=client))
+        killer.join()
+        assert again == ref
+    assert rows(quick(tmp_path / "dask2", seed=2, limit=3, executor="dask", workers=2)) == ref   # its own LocalCluster
+
+
+def test_bad_executor(tmp_path):
+    with pytest.raises(ValueError, match="executor"): quick(tmp_path / "e", executor="spark")
+    assert not (tmp_path / "e").exists()

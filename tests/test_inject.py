@@ -63,20 +63,18 @@ def test_real_signatures(real_roots):
         for item in list_real(name, real_roots)[:2]:
             im, m = item.load()
             _, clean, _ = extract_patches(im, m, 256, min_foreground=0.01)[0]
-            stats = {}
-            out, errs = inject_errors(clean, 3, rng=rng, stats=stats)
+            out, errs, stats = inject_errors(clean, 3, rng=rng, return_stats=True)
             assert errs, (name, stats)
             check_errors(clean, out, errs, 3)
 
 
 def test_deterministic_and_stats():
     clean = make_scene("cracks", 160, rng=2)[1]
-    s1, s2 = {}, {}
-    a = inject_errors(clean, 3, rng=5, stats=s1)
-    b = inject_errors(clean, 3, rng=5, stats=s2)
+    *a, s1 = inject_errors(clean, 3, rng=5, return_stats=True)
+    *b, s2 = inject_errors(clean, 3, rng=5, return_stats=True)
     assert np.array_equal(a[0], b[0]) and a[1] == b[1] and s1 == s2
-    assert sum(v["accepted"] for v in s1.values()) == len(a[1])
-    assert all(v["attempts"] >= v["accepted"] for v in s1.values())
+    assert sum(v.get("accepted", 0) for v in s1.values()) == len(a[1])
+    assert all(v.get("attempts", 0) >= v.get("accepted", 0) for v in s1.values())
 
 
 def test_cannot_host():
@@ -108,3 +106,47 @@ def test_error_box():
     ch = np.zeros((50, 50), bool); ch[20:40, 25] = True
     b = error_box(ch)
     assert (b.y1, b.y2) == (20, 40) and b.width == 16 and b.x1 <= 25 < b.x2
+
+
+def test_missing_branch_leaves_no_stub():
+    "A T: erasing the vertical branch cuts it back to the bar's outline; nothing sticks out of the bar."
+    m = np.zeros((64, 64), bool)
+    m[20:27, 4:60] = True                 # the bar (7 px thick)
+    m[26:56, 29:34] = True                # the branch hanging from it
+    out = INJECTORS["missing_branch"](m, rng=0)
+    assert out is not None
+    bar = np.zeros_like(m); bar[20:27, 4:60] = True
+    assert not (out & ~bar)[28:].any()                             # no stub: at most one pixel row of outline below the bar
+    assert (out[20:27] == bar[20:27]).mean() > 0.97                # and no notch in the bar
+    assert topology_signature(out)[2] == topology_signature(m)[2] - 1
+
+
+@pytest.mark.parametrize("t", ERROR_TYPES)
+def test_planned_types_on_real_masks(t, real_roots):
+    "On real patches each type is placed (acceptance >= 50%) and every stored error replays to its signature."
+    from topo_r1.sources import find_real_datasets, list_real, extract_patches
+    acc = att = 0
+    for name in sorted(find_real_datasets(real_roots)):
+        for item in list_real(name, real_roots)[:3]:
+            im, m = item.load()
+            clean = extract_patches(im, m, 256, min_foreground=0.01)[0][1]
+            out, errs, st = inject_errors(clean, rng=0, planned=[t, t], return_stats=True)
+            assert all(e.type == t for e in errs)
+            check_errors(clean, out, errs, 2)
+            acc += st.get(t, {}).get("accepted", 0); att += st.get(t, {}).get("attempts", 0)
+    assert att and acc / att >= 0.5, (t, acc, att)
+
+
+def test_stats_are_returned_not_written():
+    clean = make_scene("roads", 128, rng=4)[1]
+    with pytest.raises(TypeError): inject_errors(clean, 1, rng=0, stats={})
+    with pytest.raises(ValueError, match="planned"): inject_errors(clean, 2, rng=0, planned=["extra_branch"])
+
+
+def test_site_names_and_tube():
+    from topo_r1.inject import Site, tube
+    from topo_r1.synthetic import tube_mask
+    s = Site(np.pad(np.ones((5, 30), bool), 8))
+    assert s.radius_at((10, 20)) == s.r((10, 20)) == 3.0 and s.is_free((10, 20)) and s.free((0, 0))
+    path = np.array([[10.0, 2.0], [10.0, 17.0]])
+    assert np.array_equal(tube((20, 20), path, 1.5), tube_mask((20, 20), path, 1.5))
