@@ -91,8 +91,8 @@ def test_every_error_verified_real(tmp_path, real_roots):
 def test_real_test_split_held_out(tmp_path, real_roots):
     cfg = B.BuildConfig(scale=0.05, sources=("synthetic", "real"), real_roots=tuple(map(str, real_roots)))
     plan = B.make_plan(cfg, B.check_config(cfg))
-    train = {r["item"] for s in ("sft", "rl") for r in plan[s] if r["item"]}
-    test = {r["item"] for r in plan["test"] if r["item"]}
+    train = {i for s in ("sft", "rl") for r in plan[s] if r["item"] for i in [r["item"], *r["alt_items"]]}
+    test = {i for r in plan["test"] if r["item"] for i in [r["item"], *r["alt_items"]]}   # fallbacks stay on their side too
     assert train and test and not train & test
 
 
