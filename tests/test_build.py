@@ -226,7 +226,9 @@ def test_dask_local_cluster_writes_the_same_data(tmp_path):
             for _ in range(2000):
                 busy = [w for w, tasks in client.processing().items() if tasks]
                 if busy:
-                    client.run(os._exit, 1, workers=busy[:1]); return
+                    try: client.run(os._exit, 1, workers=busy[:1])
+                    except Exception: pass                  # the worker died before it could answer: that is the point
+                    return
                 threading.Event().wait(0.005)
         killer = threading.Thread(target=kill_first_busy_worker); killer.start()
         again = rows(quick(tmp_path / "killed", seed=2, limit=3, executor="dask", scheduler=client))
