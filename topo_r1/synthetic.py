@@ -221,19 +221,11 @@ def make_scene(domain: str, # one of "roads", "cracks", "vessels"
 def gallery(n: int = 3,      # samples per domain
             size=256,        # scene size
             rng=None,        # None (a fresh gallery each call), a seed or a Generator
-            real: bool = True, # add centre crops of real data when found
            ):
-    "A figure with `n` synthetic image/mask pairs per domain, and real crops underneath when available."
-    import matplotlib.pyplot as plt
-    from topo_r1.sources import find_real_datasets, list_real, DATASET_DOMAINS
+    "A figure with `n` synthetic image/mask pairs per domain (real masks sit beside them in `topo_r1.tour`)."
+    import matplotlib.pyplot as plt   # pyplot only where a figure is drawn
     rng = as_rng(rng)
     rows = [(f"synthetic {d}", *make_scene(d, size, rng)) for d in GENERATORS for _ in range(n)]
-    if real:
-        for name in find_real_datasets():
-            for item in list_real(name)[:n]:
-                im, m = item.load()
-                r0, c0 = max((im.shape[0] - 256) // 2, 0), max((im.shape[1] - 256) // 2, 0)
-                rows.append((f"real {name} ({DATASET_DOMAINS[name]})", im[r0:r0 + 256, c0:c0 + 256], m[r0:r0 + 256, c0:c0 + 256]))
     ncol = 2 * n
     nrow = (len(rows) + n - 1) // n
     fig, axes = plt.subplots(nrow, ncol, figsize=(2.2 * ncol, 2.3 * nrow), squeeze=False)
