@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse, importlib, importlib.metadata, platform, sys
 
 # %% auto #0
-__all__ = ['COMMANDS', 'USER_ERRORS', 'PACKAGES', 'main', 'environment_info', 'info_cli']
+__all__ = ['COMMANDS', 'USER_ERRORS', 'main', 'environment_info', 'info_cli']
 
 # %% ../nbs/14_cli.ipynb #2129b54f
 COMMANDS = {  # name -> (module, function, one-line help)
@@ -55,18 +55,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 # %% ../nbs/14_cli.ipynb #29a3660c
-PACKAGES = ("topo-r1", "torch", "torchvision", "transformers", "trl", "peft", "accelerate", "datasets",
-            "scikit-image", "gudhi", "scipy", "numpy", "papermill", "ipywidgets", "matplotlib", "nbdev")
+from .settings import PACKAGES, load_settings, package_versions   # light: the one home of package versions
 
 def environment_info() -> dict:
     "Versions, device and settings as a dict (also written into every run manifest)."
-    from topo_r1.settings import load_settings
     from topo_r1.sources import find_real_datasets
     import torch
     s = load_settings()
     return {
         "python": platform.python_version(), "platform": platform.platform(),
-        "packages": {p: _version(p) for p in PACKAGES},
+        "packages": package_versions(PACKAGES),
         "cuda": torch.cuda.is_available(),
         "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
         "settings": {"file": str(s.source), "data_root": str(s.data_root), "runs_dir": str(s.runs_dir),
@@ -84,7 +82,7 @@ def info_cli(argv: list[str]) -> int:
     if ns.json:
         import json; print(json.dumps(info, indent=2)); return 0
     print(f"python {info['python']} on {info['platform']}")
-    for k, v in info["packages"].items(): print(f"  {k:<14}{v}")
+    for k, v in info["packages"].items(): print(f"  {k:<14}{v or 'not installed'}")
     print(f"GPU: {', '.join(info['gpus']) if info['cuda'] else 'none (CPU only)'}")
     print("settings:")
     for k, v in info["settings"].items(): print(f"  {k:<16}{v}")
