@@ -6,7 +6,7 @@ Docs: https://topo-r1.github.io/topo_r1/metrics.html.md"""
 
 # %% ../nbs/06_metrics.ipynb #9ad61854
 from __future__ import annotations
-import argparse, json, math
+import argparse, json, math, re
 from pathlib import Path
 from typing import Sequence
 
@@ -17,9 +17,10 @@ from .core import Box, Detection, ERROR_TYPES, ERROR_COLORS, as_detections, iou_
 from .splits import load_split, resolve_split
 
 # %% auto #0
-__all__ = ['TAUS', 'AF1_TAUS', 'TYPE_TAU', 'CONFUSION_ROWS', 'CONFUSION_COLS', 'match_detections', 'prf', 'score_keys',
-           'detection_scores', 'scores_table', 'type_confusion', 'plot_type_confusion', 'write_predictions',
-           'read_predictions', 'load_truth', 'align', 'evaluate', 'eval_cli']
+__all__ = ['TAUS', 'AF1_TAUS', 'TYPE_TAU', 'CONFUSION_ROWS', 'CONFUSION_COLS', 'OUTCOMES', 'FP_OUTCOMES', 'match_detections',
+           'prf', 'score_keys', 'detection_scores', 'scores_table', 'type_confusion', 'plot_type_confusion',
+           'match_outcomes', 'outcome_counts', 'write_predictions', 'read_predictions', 'load_truth', 'align',
+           'evaluate', 'eval_cli']
 
 # %% ../nbs/06_metrics.ipynb #062b7106
 def _assign(iou: np.ndarray, # (N, M) IoU between predictions and truths
@@ -163,6 +164,70 @@ def plot_type_confusion(preds, gts, tau: float = TYPE_TAU, ax=None, title: str |
     fig.tight_layout()
     return fig
 
+# %% ../nbs/06_metrics.ipynb #00ea57b9
+OUTCOMES = ("TP", "dup", "FP_type", "FP_box", "FN")   # the outcome of one detection (see `match_outcomes`)
+FP_OUTCOMES = ("dup", "FP_type", "FP_box")            # the outcomes that count as false positives
+
+def _image_items(x, k: int, name: str) -> tuple:
+    "(sample id, domain, detections) of one image given as a detection list or a row dict."
+    if isinstance(x, dict):
+        if "detections" not in x: raise ValueError(f"{name}[{k}] is a dict without 'detections': {x!r:.100}")
+        sid = x.get("sample_id")
+        return (None if sid is None else str(sid)), x.get("domain"), as_detections(x["detections"])
+    return None, None, as_detections(x)
+
+def _image_outcomes(p: list, g: list, tau: float) -> list[dict]:
+    "The outcome records (without sample fields) of one image's answers `p` and truths `g`."
+    pairs = {i: (j, v) for i, j, v in match_detections(p, g, tau)}
+    matched = {j for j, _ in pairs.values()}
+    iou = iou_matrix([d.box for d in p], [d.box for d in g]) if p and g else np.zeros((len(p), len(g)))
+    out = []
+    for i, d in enumerate(p):
+        rec = dict(side="pred", index=i, type=d.type, bbox=d.box.to_list())
+        if i in pairs:
+            j, v = pairs[i]; out.append(dict(rec, outcome="TP", iou=v, truth=j, true_type=g[j].type)); continue
+        same = [j for j in range(len(g)) if g[j].type == d.type and iou[i, j] >= tau]
+        other = [j for j in range(len(g)) if g[j].type != d.type and iou[i, j] >= tau]
+        best = int(np.argmax(iou[i])) if len(g) else None
+        if same: j, o = max(same, key=lambda j: iou[i, j]), "dup"
+        elif other: j, o = max(other, key=lambda j: iou[i, j]), "FP_type"
+        else: j, o = None, "FP_box"
+        v = float(iou[i, best]) if best is not None else 0.0
+        out.append(dict(rec, outcome=o, iou=v, truth=j, true_type=None if j is None else g[j].type))
+    for j, d in enumerate(g):
+        if j in matched: continue
+        v = float(iou[:, j].max()) if len(p) else 0.0
+        out.append(dict(side="truth", index=j, type=d.type, bbox=d.box.to_list(), outcome="FN", iou=v, truth=j,
+                        true_type=d.type))
+    return out
+
+def match_outcomes(preds,               # per image: answered detections, or rows with "detections" (+ "sample_id", "domain")
+                   gts,                 # per image: true detections, or rows like `load_truth`'s
+                   tau: float = TYPE_TAU, # IoU threshold, in (0, 1]
+                  ) -> list[dict]:
+    "One record per answer (TP, dup, FP_type, FP_box) and per missed truth (FN), by the matching of `detection_scores`."
+    tau = _check_tau(tau)
+    if isinstance(preds, (str, dict)) or isinstance(gts, (str, dict)):
+        raise ValueError("preds and gts must be per-image lists (of detection lists or rows)")
+    preds, gts = list(preds), list(gts)
+    if len(preds) != len(gts):
+        raise ValueError(f"preds and gts must have one entry per image: got {len(preds)} and {len(gts)} images")
+    out = []
+    for k, (pr, gr) in enumerate(zip(preds, gts)):
+        ps, _, p = _image_items(pr, k, "preds")
+        gs, dom, g = _image_items(gr, k, "gts")
+        if ps is not None and gs is not None and ps != gs:
+            raise ValueError(f"image {k}: the prediction is for sample {ps!r} but the truth is {gs!r} (align them first)")
+        sid = gs if gs is not None else ps if ps is not None else k
+        out += [dict(sample_id=sid, domain=dom, image=k, **r) for r in _image_outcomes(p, g, tau)]
+    return out
+
+def outcome_counts(records: list[dict]) -> dict:
+    "TP, FP (dup + FP_type + FP_box) and FN of outcome records, with each outcome's own count."
+    n = {o: 0 for o in OUTCOMES}
+    for r in records: n[r["outcome"]] += 1
+    return dict(n, FP=sum(n[o] for o in FP_OUTCOMES))
+
 # %% ../nbs/06_metrics.ipynb #8127fca0
 def write_predictions(path, # where to write PRED.jsonl
                       rows,  # dicts with "sample_id", "detections" (Detection or wire dicts), optional "completion"
@@ -177,20 +242,30 @@ def write_predictions(path, # where to write PRED.jsonl
             f.write(json.dumps(out) + "\n")
     return path
 
+_SID = re.compile(r'"sample_id"\s*:\s*"?([^",}]+)"?')
+
 def read_predictions(path, # a PRED.jsonl file
+                     errors: str = "raise", # "raise": ValueError naming the line; "keep": a bad line becomes a row with "error"
                     ) -> list[dict]:
     "Read PRED.jsonl rows, checking each has a `sample_id` and valid `detections` (ValueError names the line)."
+    if errors not in ("raise", "keep"): raise ValueError(f"errors must be 'raise' or 'keep', got {errors!r}")
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"no prediction file at {path}")
     rows = []
     for n, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip(): continue
+        r = None
         try:
             r = json.loads(line)
             if not isinstance(r, dict) or "sample_id" not in r or not isinstance(r.get("detections"), list):
                 raise ValueError("expected an object with 'sample_id' and a 'detections' list")
             as_detections(r["detections"])
-        except (ValueError, TypeError) as e: raise ValueError(f"{path}:{n}: {e}") from None
+        except (ValueError, TypeError) as e:
+            if errors == "raise": raise ValueError(f"{path}:{n}: {e}") from None
+            m = _SID.search(line)
+            sid = r.get("sample_id") if isinstance(r, dict) and "sample_id" in r else m.group(1).strip() if m else None
+            r = {"sample_id": None if sid is None else str(sid), "detections": [], "error": f"line {n}: {e}",
+                 **({"completion": r["completion"]} if isinstance(r, dict) and isinstance(r.get("completion"), str) else {})}
         rows.append(r)
     return rows
 
