@@ -13,11 +13,10 @@ from PIL import Image
 from tqdm.auto import tqdm
 from . import settings
 from .core import Box, Detection, ERROR_COLORS, ERROR_TYPES, as_detections, as_image, as_mask, draw_detections
-from .sources import IMAGE_SUFFIXES, read_mask
+from .sources import DOMAINS, IMAGE_SUFFIXES, read_mask
 from .metrics import write_predictions
 from .baselines import classical_baseline
 from .vlm import generate, load_vlm, render_view, trained_prompt
-from .cli import environment_info
 
 # %% auto #0
 __all__ = ['MASK_SUFFIXES', 'CONTAINED', 'read_image', 'read_binary_mask', 'read_pair', 'files_by_stem', 'pair_files',
@@ -283,12 +282,6 @@ def plot_check(image, mask, detections, ax=None, title: str | None = None, max_s
     if title: ax.set_title(title, fontsize=8)
     return fig
 
-def _versions() -> dict:
-    "Package versions for the manifest: `settings.package_versions()` when the kit has it, else the cli's environment."
-    if hasattr(settings, "package_versions"): return settings.package_versions()
-    info = environment_info()
-    return {"python": info["python"], "platform": info["platform"], **info["packages"]}
-
 # %% ../nbs/16_check.ipynb #dc59a8e3
 def _report(rows: list[dict], skipped: list[dict], params: dict) -> str:
     "The text of report.md."
@@ -334,7 +327,7 @@ def write_check(rows: list[dict],     # the output of `check_masks`
     manifest = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "parameters": p, "images": len(ok),
                 "tiles": sum(r["n_tiles"] for r in ok), "seconds": round(sum(r["seconds"] for r in ok), 3),
                 "counts": {t: sum(d["type"] == t for r in ok for d in r["detections"]) for t in ERROR_TYPES},
-                "skipped": bad, "versions": _versions()}
+                "skipped": bad, "versions": settings.package_versions()}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
     return out
 
@@ -345,7 +338,7 @@ def check_cli(argv: list[str]) -> int:
     p.add_argument("--images", required=True, help="folder of images")
     p.add_argument("--masks", required=True, help="folder of binary masks, one per image with the same file stem")
     p.add_argument("--detector", default="classical", help="'classical', 'tiny', a local VLM folder or a settings.ini model name")
-    p.add_argument("--domain", default=None, choices=["roads", "cracks", "vessels"], help="domain of the images (classical thresholds)")
+    p.add_argument("--domain", default=None, choices=list(DOMAINS), help="domain of the images (classical thresholds)")
     p.add_argument("--out", default="check", help="output folder (default: ./check)")
     p.add_argument("--tile", type=int, default=256, help="tile side in pixels (default 256)")
     p.add_argument("--overlap", type=int, default=32, help="overlap between tiles in pixels (default 32)")
