@@ -6,7 +6,7 @@ Docs: https://topo-r1.github.io/topo_r1/train_config.html.md"""
 
 # %% ../nbs/11_train_config.ipynb #b5828f48
 from __future__ import annotations
-import dataclasses, difflib, importlib.resources, re, typing
+import dataclasses, difflib, importlib.resources, re, types, typing
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from pathlib import Path
@@ -121,7 +121,7 @@ def trl_config_class(kind: str):
 def _type_ok(value, hint) -> bool:
     "Does `value` fit the plain type `hint` (str, int, float, bool, list, dict, or unions of those)? Other hints pass."
     args = typing.get_args(hint)
-    if typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
         return any(_type_ok(value, a) for a in args)
     if hint is type(None): return value is None
     if hint is float: return isinstance(value, (int, float)) and not isinstance(value, bool)
