@@ -38,7 +38,7 @@ from topo_r1.vlm import generate, load_rows, load_vlm, trained_prompt
 
 STAGES = ("random", "sft", "sft+sft", "sft+grpo")
 METRICS = ("F1@0.3", "F1@0.5", "aF1", "mean_reward", "format_ok", "image_accuracy", "count_error", "box_scale")
-# The defaults: the preset that fits in <= 30 min on a 2-core CPU (see the tutorial nbs/tutorials/learning.ipynb).
+# The defaults: the preset that fits in <= 30 min on a 2-core CPU (see the tutorial nbs/tutorials/04_sft_then_grpo.ipynb).
 DEFAULTS = dict(size=64, zoom=2, clarity=1.0, domain="roads", max_errors=1, types="broken_connection", n_sft=2048, n_rl=256, n_test=512,
                 sft_steps=800, grpo_steps=150, vision_warmup=600, budget="time", seed=0, max_new_tokens=96, eval_batch=16,
                 repeats=3)
