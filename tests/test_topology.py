@@ -6,6 +6,7 @@ import gudhi
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import ndimage as ndi
+from skimage.morphology import skeletonize as skimage_skeletonize
 from topo_r1 import topology as T
 from topo_r1 import tour
 
@@ -164,6 +165,117 @@ def test_graph_does_not_mutate_input():
     m = _thick_tree(np.random.default_rng(7)); before = m.copy()
     T.skeleton_graph(m); T.count_endpoints(m); T.cldice(m, m); T.skeleton(m)
     np.testing.assert_array_equal(m, before)
+
+# --- the skeleton graph against the original per-pixel walk (the oracle) -----------------------------------
+
+def _ref_thin_corners(sk):
+    "The original `_thin_corners`: each sub-grid's codes from 8 shifted fancy-index reads, until nothing changes."
+    p = np.pad(sk, 1)
+    changed = True
+    while changed:
+        changed = False
+        for a in range(3):
+            for b in range(3):
+                r, c = np.nonzero(p[1 + a:-1:3, 1 + b:-1:3])
+                r, c = r * 3 + 1 + a, c * 3 + 1 + b
+                code = np.zeros(len(r), np.int32)
+                for k, (dr, dc) in enumerate(T._OFFS): code |= p[r + dr, c + dc].astype(np.int32) << k
+                kill = T._DELETABLE[code]
+                if kill.any(): p[r[kill], c[kill]] = False; changed = True
+    return p[1:-1, 1:-1]
+
+def _ref_trace(sk):
+    "The original `_trace`: label the junctions, then walk every chain pixel by pixel in Python."
+    p = np.pad(sk, 1)
+    deg = ndi.convolve(p.astype(np.uint8), np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], np.uint8), mode="constant")
+    junc = p & (deg >= 3)
+    jlab, _ = ndi.label(junc, T.STRUCT8)
+    rs, cs = np.nonzero(p & ~junc)
+    index = np.full(p.shape, -1, np.int64); index[rs, cs] = np.arange(len(rs))
+    nbrs = [[q for q in row if q >= 0] for row in np.stack([index[rs + dr, cs + dc] for dr, dc in T._OFFS], 1).tolist()]
+    seen, branches = bytearray(len(rs)), []
+    jn = lambda r, c: [(r + dr, c + dc) for dr, dc in T._OFFS if junc[r + dr, c + dc]]
+    length = lambda path: float(sum(math.sqrt(2) if s.sum() == 2 else 1.0 for s in np.abs(np.diff(path, axis=0))))
+
+    def walk(start):
+        path, prev, cur = [start], -1, start
+        seen[start] = 1
+        while True:
+            nxt = [q for q in nbrs[cur] if q != prev and not seen[q]]
+            if not nxt: return list(zip(rs[path].tolist(), cs[path].tolist()))
+            prev, cur = cur, nxt[0]; seen[cur] = 1; path.append(cur)
+
+    for e in [i for i, n in enumerate(nbrs) if len(n) <= 1]:
+        if seen[e]: continue
+        path = walk(e)
+        js0 = jn(*path[0]); js1 = jn(*path[-1]) if len(path) > 1 else js0[1:]; js0 = js0[:1]
+        full = np.array(js0 + path + js1[:1]) - 1
+        branches.append(T.Branch(full, "junction" if js0 else "endpoint", "junction" if js1 else "endpoint", length(full)))
+    for i in range(len(rs)):
+        if seen[i]: continue
+        path = walk(i); path = np.array(path + path[:1]) - 1
+        branches.append(T.Branch(path, "loop", "loop", length(path)))
+    ends = [b.path[0] for b in branches if b.start_kind == "endpoint"] + [b.path[-1] for b in branches if b.end_kind == "endpoint"]
+    return branches, np.array(ends, int).reshape(-1, 2), np.argwhere(junc[1:-1, 1:-1]), jlab[1:-1, 1:-1]
+
+def _ref_skeleton_graph(m, is_skeleton=False, prune=True):
+    "The original `skeleton_graph`: the walk above, and spurs judged on the full distance transform."
+    m = np.asarray(m, bool)
+    sk = _ref_thin_corners(m if is_skeleton else skimage_skeletonize(m))
+    branches, ends, juncs, jlab = _ref_trace(sk)
+    if prune and any(b.is_terminal for b in branches):
+        dist, out, changed = ndi.distance_transform_edt(m), sk.copy(), False
+        for b in branches:
+            if not b.is_terminal: continue
+            j, tail = (b.path[0], b.path[1:]) if b.start_kind == "junction" else (b.path[-1], b.path[:-1])
+            if b.length <= T.SPUR_SCALE * dist[tuple(j)] + T.SPUR_OFFSET: out[tail[:, 0], tail[:, 1]] = False; changed = True
+        sk = _ref_thin_corners(out) if changed else out
+        branches, ends, juncs, jlab = _ref_trace(sk)
+    return T.SkeletonGraph(sk, ends, juncs, branches, jlab)
+
+def _oracle_masks():
+    "Synthetic scenes of every domain, real patches, dilated dots, random noise and the corner cases."
+    from topo_r1.synthetic import make_scene
+    rng = np.random.default_rng(11)
+    ms = [make_scene(d, 256, rng)[1] for _ in range(4) for d in ("roads", "cracks", "vessels")]
+    for _ in range(120):
+        ms.append(ndi.binary_dilation(rng.random((48, 48)) < rng.uniform(0.01, 0.1), iterations=int(rng.integers(0, 3))))
+        ms.append(rng.random(tuple(rng.integers(1, 30, size=2))) < rng.uniform(0.1, 0.9))
+    ring = np.zeros((30, 30), bool); ring[5:25, 5:25] = True; ring[8:22, 8:22] = False
+    return ms + [ring, np.zeros((5, 5), bool), np.ones((7, 9), bool), np.ones((1, 1), bool), np.eye(9, dtype=bool)]
+
+def _same_graph(a, b):
+    assert np.array_equal(a.skeleton, b.skeleton)
+    assert [(x.start_kind, x.end_kind) for x in a.branches] == [(y.start_kind, y.end_kind) for y in b.branches]
+    for x, y in zip(a.branches, b.branches):
+        assert np.array_equal(x.path, y.path) and math.isclose(x.length, y.length, abs_tol=1e-9)
+    for f in ("endpoints", "junctions", "junction_labels"):
+        x, y = getattr(a, f), getattr(b, f)
+        assert np.array_equal(x, y) and x.dtype == y.dtype, f
+
+@pytest.mark.parametrize("kw", [{}, {"prune": False}, {"is_skeleton": True}])
+def test_skeleton_graph_matches_the_per_pixel_walk(kw):
+    "The vectorised graph (sub-grid codes, DFS order of the chains, windowed half-widths) equals the original walk."
+    for m in _oracle_masks(): _same_graph(T.skeleton_graph(m, **kw), _ref_skeleton_graph(m, **kw))
+
+def test_skeleton_graph_matches_the_walk_on_real_patches(real_roots):
+    from topo_r1.sources import find_real_datasets, list_real
+    rng = np.random.default_rng(12)
+    for name in find_real_datasets(real_roots):
+        items = list_real(name, real_roots)
+        _, m = items[int(rng.integers(len(items)))].load()
+        for _ in range(3):
+            r, c = rng.integers(0, m.shape[0] - 256), rng.integers(0, m.shape[1] - 256)
+            _same_graph(T.skeleton_graph(m[r:r + 256, c:c + 256]), _ref_skeleton_graph(m[r:r + 256, c:c + 256]))
+
+def test_edt_at_matches_the_full_transform():
+    rng = np.random.default_rng(13)
+    for _ in range(60):
+        m = ndi.binary_dilation(rng.random((int(rng.integers(1, 90)), int(rng.integers(1, 90)))) < 0.02,
+                                iterations=int(rng.integers(0, 12)))
+        if rng.random() < 0.1: m[:] = True
+        pts = np.argwhere(m)[:40]
+        np.testing.assert_array_equal(T._edt_at(m, pts), ndi.distance_transform_edt(m)[pts[:, 0], pts[:, 1]])
 
 # --- clDice and betti_error ---------------------------------------------------------------------------------
 

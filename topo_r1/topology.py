@@ -10,6 +10,8 @@ from itertools import combinations
 from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
+from scipy import sparse
+from scipy.sparse.csgraph import depth_first_order
 from skimage.morphology import skeletonize
 from .core import as_mask
 
@@ -71,12 +73,6 @@ def _ring_bg(w):
     b = ~w; b[1, 1] = False
     return b
 
-def _codes(sk: np.ndarray, rows, cols) -> np.ndarray:
-    "8-neighbourhood codes (bit k = neighbour `_OFFS[k]`) of the pixels at `rows, cols` of a 1-padded array."
-    code = np.zeros(len(rows), np.int32)
-    for k, (dr, dc) in enumerate(_OFFS): code |= sk[rows + dr, cols + dc].astype(np.int32) << k
-    return code
-
 _SIMPLE = _simple_lut()
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)])
 _FOUR = sum(1 << k for k in (1, 3, 5, 7))           # bits of the north, east, south and west neighbours
@@ -84,19 +80,29 @@ _FOUR = sum(1 << k for k in (1, 3, 5, 7))           # bits of the north, east, s
 # 4-neighbours (an L corner or a triangle); ends and diagonal corner ends are never touched, so lines never shrink
 _DELETABLE = _SIMPLE & ((_POPCOUNT >= 3) | ((_POPCOUNT == 2) & ((np.arange(256) & ~_FOUR) == 0)))
 
+def _flat_offsets(width: int) -> np.ndarray:
+    "Flat-index steps to the 8 neighbours, in `_OFFS` order, in a raveled array `width` wide."
+    return np.array([dr * width + dc for dr, dc in _OFFS])
+
+def _codes(flat_p: np.ndarray, idx: np.ndarray, offs: np.ndarray) -> np.ndarray:
+    "8-neighbourhood codes (bit k = neighbour `_OFFS[k]`) of the pixels at flat indices `idx` of a raveled 1-padded array."
+    return np.packbits(flat_p[idx[:, None] + offs], axis=1, bitorder="little")[:, 0]
+
 def _thin_corners(sk: np.ndarray) -> np.ndarray:
     "Delete simple non-end pixels of a 2D skeleton until none is left (topology and ends are kept)."
     p = np.pad(sk, 1)
+    flat, offs = p.ravel(), _flat_offsets(p.shape[1])
+    on = np.flatnonzero(flat)
+    r, c = np.divmod(on, p.shape[1])
+    grid = (r - 1) % 3 * 3 + (c - 1) % 3          # the 9 interleaved sub-grids; two pixels of one are never neighbours
+    groups = [on[grid == g] for g in range(9)]
     changed = True
     while changed:
         changed = False
-        for a in range(3):
-            for b in range(3):
-                r, c = np.nonzero(p[1 + a:-1:3, 1 + b:-1:3])
-                r, c = r * 3 + 1 + a, c * 3 + 1 + b
-                code = _codes(p, r, c)
-                kill = _DELETABLE[code]
-                if kill.any(): p[r[kill], c[kill]] = False; changed = True
+        for g, idx in enumerate(groups):
+            if not len(idx): continue
+            kill = _DELETABLE[_codes(flat, idx, offs)]
+            if kill.any(): flat[idx[kill]] = False; groups[g] = idx[~kill]; changed = True
     return p[1:-1, 1:-1]
 
 # %% ../nbs/01_topology.ipynb #46e6e903
@@ -152,71 +158,127 @@ class SkeletonGraph:
     def n_endpoints(self) -> int: return len(self.endpoints)
 
 # %% ../nbs/01_topology.ipynb #0fa519fc
+_SQRT2 = math.sqrt(2)
+
+def _junction_labels(junc_idx: np.ndarray, flat_junc: np.ndarray, offs: np.ndarray) -> np.ndarray:
+    "Node id (1..) of each junction pixel (flat indices `junc_idx`, raster order): 8-connected runs, numbered in raster order."
+    lab = np.arange(len(junc_idx))
+    where = np.full(flat_junc.shape, -1, np.int64); where[junc_idx] = lab
+    nb = where[junc_idx[:, None] + offs]                     # junction neighbours of each junction pixel (-1: none)
+    nb = np.where(nb >= 0, nb, lab[:, None])
+    while True:                                              # each pixel takes the smallest index of its run
+        new = lab[nb].min(1)
+        if np.array_equal(new, lab): break
+        lab = new
+    return np.unique(lab, return_inverse=True)[1] + 1        # a run's smallest index is its first pixel in raster order
+
 def _path_length(path: np.ndarray) -> float:
     "Sum of step lengths (1 or √2) along a pixel path."
-    if len(path) < 2: return 0.0
-    d = np.abs(np.diff(path, axis=0)).sum(1)
-    return float(np.sum(np.where(d == 2, math.sqrt(2), 1.0)))
+    n_diag = int(np.count_nonzero(np.abs(np.diff(path, axis=0)).sum(1) == 2))
+    return float((len(path) - 1 - n_diag) + n_diag * _SQRT2)
 
-def _neighbours(p: np.ndarray, r: int, c: int) -> list:
-    "Foreground 8-neighbours of (r, c) in the 1-padded array `p` (padded coordinates)."
-    return [(r + dr, c + dc) for dr, dc in _OFFS if p[r + dr, c + dc]]
+def _nth_true(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    "Per row of a bool matrix: is there a `k`-th True (from 0), and its column."
+    hit = rows & (np.cumsum(rows, 1) == k + 1)
+    return hit.any(1), np.argmax(hit, 1)
+
+def _path_branches(order, first, chain, around, jnb, w) -> list:
+    "The branches of the open chains: each run of `order` from `first`, with the junction pixel next to each end."
+    n = len(order)
+    length = np.diff(np.append(first, n))
+    head, tail = order[first], order[first + length - 1]
+    has0, k0 = _nth_true(jnb[head], 0)                       # first junction neighbour (in `_OFFS` order) of each end
+    has1, k1 = _nth_true(jnb[tail], 0)
+    alt1, kalt = _nth_true(jnb[head], 1)                     # a 1-pixel chain: its second junction neighbour
+    one = length == 1
+    has1, j1 = np.where(one, alt1, has1), np.where(one, around[head, kalt], around[tail, k1])
+    j0 = around[head, k0]
+    total = length + has0 + has1
+    start = np.concatenate([[0], np.cumsum(total)[:-1]])
+    pix = np.empty(int(total.sum()), np.int64)
+    pix[np.repeat(start + has0, length) + np.arange(n) - np.repeat(first, length)] = chain[order]
+    pix[start[has0]] = j0[has0]
+    pix[(start + total - 1)[has1]] = j1[has1]
+    coords = np.stack(np.divmod(pix, w), 1) - 1
+    diag = np.concatenate([[0], np.cumsum(np.abs(np.diff(coords, axis=0)).sum(1) == 2)])
+    n_diag = diag[start + total - 1] - diag[start]
+    lengths = ((total - 1 - n_diag) + n_diag * _SQRT2).tolist()
+    kinds = np.array(["endpoint", "junction"])
+    k0s, k1s = kinds[has0.astype(int)].tolist(), kinds[has1.astype(int)].tolist()
+    s, e = start.tolist(), (start + total).tolist()
+    return [Branch(coords[s[b]:e[b]], k0s[b], k1s[b], lengths[b]) for b in range(len(s))]
+
+def _chain_order(table: np.ndarray, has: np.ndarray, ends: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    "The chain pixels as walked from each chain's first end in raster order: `(order, first position of each chain)`."
+    indptr = np.concatenate([[0], np.cumsum(has.sum(1)), [has.sum() + len(ends)]])
+    g = sparse.csr_matrix((np.ones(indptr[-1], np.int8), np.concatenate([table[has], ends]), indptr), shape=(n + 1, n + 1))
+    order, pred = depth_first_order(g, n, directed=True, return_predecessors=True)   # node n: a root above every end
+    order = order[1:]
+    return order, np.flatnonzero(pred[order] == n)
 
 def _trace(sk: np.ndarray) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
     "Branches, endpoint rows, junction pixels and junction labels of a thin 2D skeleton."
     p = np.pad(sk, 1)
-    deg = ndi.convolve(p.astype(np.uint8), np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], np.uint8), mode="constant")
-    junc = p & (deg >= 3)
-    jlab, _ = ndi.label(junc, STRUCT8)
-    chain = p & ~junc
-    rs, cs = np.nonzero(chain)
-    index = np.full(p.shape, -1, np.int64)
-    index[rs, cs] = np.arange(len(rs))
-    table = np.stack([index[rs + dr, cs + dc] for dr, dc in _OFFS], 1)       # chain neighbours, in `_OFFS` order
-    nbrs = [[q for q in row if q >= 0] for row in table.tolist()]           # plain ints: the walk stays in Python
-    seen = bytearray(len(rs))
-    branches = []
-
-    def walk(start: int) -> list:
-        path, prev, cur = [start], -1, start
-        seen[start] = 1
-        while True:
-            nxt = [q for q in nbrs[cur] if q != prev and not seen[q]]
-            if not nxt: return path
-            prev, cur = cur, nxt[0]
-            seen[cur] = 1; path.append(cur)
-
-    def pixels(path: list) -> list: return list(zip(rs[path].tolist(), cs[path].tolist()))
-
-    for e in [i for i, n in enumerate(nbrs) if len(n) <= 1]:                 # chain ends, in raster order
-        if seen[e]: continue
-        path = pixels(walk(e))
-        js0 = _neighbours(junc, *path[0])                                    # junction pixels next to each end
-        js1 = _neighbours(junc, *path[-1]) if len(path) > 1 else js0[1:]
-        js0 = js0[:1]
-        full = js0 + path + js1[:1]
-        branches.append(Branch(np.array(full) - 1, "junction" if js0 else "endpoint", "junction" if js1 else "endpoint", 0.0))
-    for i in range(len(rs)):                                                 # what is left unseen are closed loops
+    w = p.shape[1]
+    flat, offs = p.ravel(), _flat_offsets(w)
+    on = np.flatnonzero(flat)
+    around = on[:, None] + offs                              # (N, 8) flat neighbours of each skeleton pixel, `_OFFS` order
+    is_junc = flat[around].sum(1) >= 3
+    junc_idx, chain = on[is_junc], on[~is_junc]
+    jflat = np.zeros(flat.shape, bool); jflat[junc_idx] = True
+    jlab = np.zeros(p.shape, np.int32)
+    if len(junc_idx): jlab.ravel()[junc_idx] = _junction_labels(junc_idx, jflat, offs)
+    junctions = np.stack(np.divmod(junc_idx, w), 1).reshape(-1, 2) - 1
+    n = len(chain)
+    if not n: return [], np.zeros((0, 2), int), junctions, jlab[1:-1, 1:-1]
+    around = around[~is_junc]
+    index = np.full(flat.shape, -1, np.int64); index[chain] = np.arange(n)
+    table = index[around]                                    # chain neighbours (-1: none), at most 2 per chain pixel
+    has = table >= 0
+    jnb = jflat[around]                                      # junction neighbours
+    ends = np.flatnonzero(has.sum(1) <= 1)                   # chain ends, in raster order
+    order, first = _chain_order(table, has, ends, n)
+    branches = _path_branches(order, first, chain, around, jnb, w) if len(first) else []
+    seen = np.zeros(n, bool); seen[order] = True
+    nbrs = None
+    for i in np.flatnonzero(~seen).tolist():                 # what is left unseen are closed loops (rare): walk them
         if seen[i]: continue
-        path = pixels(walk(i))
-        path.append(path[0])
-        branches.append(Branch(np.array(path) - 1, "loop", "loop", 0.0))
-    for b in branches: b.length = _path_length(b.path)
+        if nbrs is None: nbrs = [[q for q in row if q >= 0] for row in table.tolist()]
+        run, prev, cur = [i], -1, i
+        seen[i] = True
+        while True:                                          # from the loop's first pixel towards its first neighbour
+            nxt = [q for q in nbrs[cur] if q != prev and not seen[q]]
+            if not nxt: break
+            prev, cur = cur, nxt[0]; seen[cur] = True; run.append(cur)
+        path = np.stack(np.divmod(chain[run + [i]], w), 1) - 1
+        branches.append(Branch(path, "loop", "loop", _path_length(path)))
     endpoints = [b.path[0] for b in branches if b.start_kind == "endpoint"] + \
                 [b.path[-1] for b in branches if b.end_kind == "endpoint"]
-    endpoints = np.array(endpoints, int).reshape(-1, 2)
-    junctions = np.argwhere(junc[1:-1, 1:-1])
-    return branches, endpoints, junctions, jlab[1:-1, 1:-1]
+    return branches, np.array(endpoints, int).reshape(-1, 2), junctions, jlab[1:-1, 1:-1]
 
 # %% ../nbs/01_topology.ipynb #c4d06404
+def _edt_at(mask: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    "`ndi.distance_transform_edt(mask)` at the pixels `pts` ((K, 2) int), from windows around them (no full transform)."
+    out, todo, h = np.zeros(len(pts)), np.arange(len(pts)), 4
+    while len(todo):
+        if h >= max(mask.shape) and not (~mask).any():       # no background at all: scipy's own answer
+            out[todo] = ndi.distance_transform_edt(mask)[pts[todo, 0], pts[todo, 1]]; break
+        d = np.arange(-h, h + 1)
+        win = np.pad(mask, h, constant_values=True)[pts[todo, 0, None, None] + h + d[:, None], pts[todo, 1, None, None] + h + d]
+        best = np.where(win, np.inf, d[:, None] ** 2 + d ** 2).min((1, 2))
+        ok = best <= h * h if h < max(mask.shape) else np.isfinite(best)   # nothing nearer lies outside the window
+        out[todo[ok]] = np.sqrt(best[ok]); todo, h = todo[~ok], 2 * h
+    return out
+
 def _prune(sk: np.ndarray, mask: np.ndarray, branches: list) -> np.ndarray:
     "Remove short terminal branches (spurs) from `sk`, keeping their junction pixel."
-    dist = ndi.distance_transform_edt(mask)
+    terms = [b for b in branches if b.is_terminal]
+    js = np.array([b.path[0] if b.start_kind == "junction" else b.path[-1] for b in terms]).reshape(-1, 2)
+    dist = _edt_at(mask, js)                                  # the half-width at each junction
     out, changed = sk.copy(), False
-    for b in branches:
-        if not b.is_terminal: continue
-        j, tail = (b.path[0], b.path[1:]) if b.start_kind == "junction" else (b.path[-1], b.path[:-1])
-        if b.length <= SPUR_SCALE * dist[tuple(j)] + SPUR_OFFSET:
+    for b, r in zip(terms, dist.tolist()):
+        tail = b.path[1:] if b.start_kind == "junction" else b.path[:-1]
+        if b.length <= SPUR_SCALE * r + SPUR_OFFSET:
             out[tail[:, 0], tail[:, 1]] = False; changed = True
     return _thin_corners(out) if changed else out
 
