@@ -384,6 +384,8 @@ def demo_predictions(meta: list[dict], # `split_meta` rows (or any rows with sam
 
 # %% ../nbs/13_widgets.ipynb #04a230ce
 ALL = "all"
+_SHORT = {"broken_connection": "broken", "spurious_connection": "spurious", "missing_branch": "missing",
+          "extra_branch": "extra", "missed": "missed", "background": "no truth"}   # confusion matrix labels
 
 class FailureExplorer:
     "Browse a split's predictions by outcome, type, domain, IoU and error count; see each failure, its completion and reward."
@@ -432,21 +434,21 @@ class FailureExplorer:
         self.next_button = W.Button(description="next ▶", layout=W.Layout(width="80px"))
         self.slider = W.IntSlider(value=0, min=0, max=0, description="", readout=False, continuous_update=False)
         self.readout = W.Label()
-        self.zoom = W.Dropdown(options=[("no zoom", None)], value=None, description="zoom", layout=lay)
+        self.zoom = W.Dropdown(options=[("no zoom", ())], value=(), description="zoom", layout=lay)
         self.image = W.Image(format="png", layout=W.Layout(max_width="820px"))
         self.info = W.HTML()
         self.completion = W.HTML(layout=W.Layout(max_width="820px"))
         self.reward = W.HTML()
         self.cell_buttons = {}
-        grid = [W.Label("")] + [W.Label(c.replace("_", " ")[:10], layout=W.Layout(width="72px")) for c in CONFUSION_COLS]
+        grid = [W.Label("pred \\ true")] + [W.Label(_SHORT[c], layout=W.Layout(width="52px")) for c in CONFUSION_COLS]
         for r in CONFUSION_ROWS:
-            grid.append(W.Label(r.replace("_", " ")[:12], layout=W.Layout(width="96px")))
+            grid.append(W.Label(_SHORT[r], layout=W.Layout(width="70px")))
             for c in CONFUSION_COLS:
-                b = W.Button(description="0", layout=W.Layout(width="72px"), tooltip=f"predicted {r} / true {c}")
+                b = W.Button(description="0", layout=W.Layout(width="52px"), tooltip=f"predicted {r} / true {c}")
                 b.on_click(lambda _, key=(r, c): self.set_cell(None if self.cell == key else key))
                 self.cell_buttons[(r, c)] = b
                 grid.append(b)
-        self.confusion = W.GridBox(grid, layout=W.Layout(grid_template_columns="96px " + " ".join(["72px"] * len(CONFUSION_COLS))))
+        self.confusion = W.GridBox(grid, layout=W.Layout(grid_template_columns="70px " + " ".join(["52px"] * len(CONFUSION_COLS))))
         for w in (self.domain, self.error_type, self.outcome, self.iou, self.n_errors, self.failures_only, self.sort):
             w.observe(lambda _: self.refresh(), names="value")
         self.slider.observe(lambda ch: self._busy or self.show(ch["new"]), names="value")
@@ -525,10 +527,10 @@ class FailureExplorer:
         if self.shown: self.slider.value = self.position
         self.readout.value = f"{self.position + 1 if self.shown else 0} of {len(self.shown)}"
         s = self.current
-        self.zoom.options = [("no zoom", None)] + ([] if s is None else
+        self.zoom.options = [("no zoom", ())] + ([] if s is None else
             [(f"truth {j + 1}: {d['type']}", tuple(d["bbox_2d"])) for j, d in enumerate(s["detections"])] +
             [(f"answer {j + 1}: {r['outcome']}", tuple(r["bbox"])) for j, r in enumerate(x for x in s["records"] if x["side"] == "pred")])
-        self.zoom.value = None
+        self.zoom.value = ()
         self._busy = False
         self._draw()
 
@@ -540,7 +542,7 @@ class FailureExplorer:
         "The Figure of the sample shown (`render_sample`), or None."
         s = self.current
         if s is None: return None
-        return render_sample(self.row(), self.by_id[s["sample_id"]].get("detections") or [], self.tau, zoom=self.zoom.value)
+        return render_sample(self.row(), self.by_id[s["sample_id"]].get("detections") or [], self.tau, zoom=self.zoom.value or None)
 
     def _draw(self):
         s = self.current
