@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from .core import as_detections
 from .answer import type_phrase, region_name
 from .rewards import make_roam_reward, make_topo_reward
+from .attention import make_cgro_reward
 from .vlm import load_vlm
 from .curriculum import easy_rows, easy_split                 # re-exported: they lived here before
 from .train_config import (KINDS, CONFIG_DIR, TrainConfig, check_config, list_presets, load_config,
@@ -120,6 +121,9 @@ def reward_functions(cfg: TrainConfig, adapter, processor=None) -> tuple[list, l
     weights = [1.0]
     if cfg.w_roam > 0:
         funcs.append(make_roam_reward(codec=adapter.codec, model_hw=model_hw)); weights.append(cfg.w_roam)
+    if cfg.cgro_weight > 0:   # bound to the policy once the trainer exists (`_trainer`)
+        funcs.append(make_cgro_reward(cfg.cgro_top_t, cfg.cgro_delta1, cfg.cgro_delta2, cfg.cgro_layers, view=cfg.view))
+        weights.append(cfg.cgro_weight)
     return funcs, weights
 
 # %% ../nbs/11b_train.ipynb #06428fe5
@@ -150,8 +154,11 @@ def _trainer(cfg: TrainConfig, model, processor, adapter, data, progress: bool):
     if cfg.stop_at_answer: stop_at_answer(model, processor)
     funcs, weights = reward_functions(cfg, adapter, processor)
     args.reward_weights = weights
-    return GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=data, processing_class=processor,
-                       peft_config=lora_config(cfg))
+    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=data, processing_class=processor,
+                          peft_config=lora_config(cfg))
+    for f in funcs:
+        if hasattr(f, "bind"): f.bind(trainer)   # CGRO traces the policy's attention: it needs the model TRL trains
+    return trainer
 
 def train(kind: str,               # "sft" or "grpo"
           config=None,             # a preset name, a YAML path, a dict or a `TrainConfig`

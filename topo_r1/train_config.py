@@ -81,6 +81,11 @@ class TrainConfig:
     use_cldice: bool = True              # R_topo from clDice (False: the ablation without it)
     size_power: float = SIZE_POWER       # size calibration of R_acc: a bigger box must not pay in expectation (0: off)
     w_roam: float = 0.0                  # weight of the ROAM reward (AnomalyR1) next to the Topo-R1 reward
+    cgro_weight: float = 0.0             # weight of the CGRO consistency reward (`topo_r1.attention`); 0: Topo-R1's setup
+    cgro_top_t: int = 4                  # CGRO: reasoning tokens whose attention regions must agree
+    cgro_delta1: float = 0.5             # CGRO: a sample with errors earns full reward from agreement J >= delta1
+    cgro_delta2: float = 0.3             # CGRO: a clean sample earns full reward up to J <= delta2
+    cgro_layers: list | None = None      # CGRO: language layers traced (default: the last half)
     stop_at_answer: bool = True          # GRPO: end each sampled completion at `</answer>` (`topo_r1.train.stop_at_answer`)
     # TRL's SFTConfig / GRPOConfig fields, as given (checked against TRL's class)
     trl: dict = field(default_factory=dict)
