@@ -225,16 +225,17 @@ def sample_table(meta: list[dict],   # `split_meta` rows
                 ) -> list[dict]:
     "One entry per predicted sample: outcome records, TP/FP/FN, F1@tau, type confusion, failure flag, error."
     rows = [m for m in meta if m["sample_id"] in by_id]
-    preds = [by_id[m["sample_id"]].get("detections") or [] for m in rows]
-    recs = match_outcomes(preds, [m["detections"] for m in rows], tau)
+    preds = [as_detections(by_id[m["sample_id"]].get("detections") or []) for m in rows]  # parsed once, used twice
+    truths = [as_detections(m["detections"]) for m in rows]
+    recs = match_outcomes(preds, truths, tau)
     per = [[] for _ in rows]
     for r in recs: per[r["image"]].append(r)
     out = []
-    for m, p, rs in zip(rows, preds, per):
+    for m, p, g, rs in zip(rows, preds, truths, per):
         c = outcome_counts(rs)
         err = by_id[m["sample_id"]].get("error")
         out.append(dict(m, records=rs, TP=c["TP"], FP=c["FP"], FN=c["FN"], f1=prf(c["TP"], c["FP"], c["FN"])[2],
-                        confusion=np.asarray(type_confusion([p], [m["detections"]], tau)["counts"]),
+                        confusion=np.asarray(type_confusion([p], [g], tau)["counts"]),
                         failure=bool(err) or any(r["outcome"] != "TP" for r in rs), error=err,
                         has_completion=isinstance(by_id[m["sample_id"]].get("completion"), str)))
     return out
