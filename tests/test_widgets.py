@@ -182,3 +182,26 @@ def test_from_run_reads_the_run_folder(built, tmp_path):
     assert FailureExplorer.from_run(run, "PRED_sft.jsonl").count == 8
     with pytest.raises(FileNotFoundError, match="no PRED file"):
         FailureExplorer.from_run(run, "nope")
+
+
+def test_cli_run_hints_at_the_one_line_that_opens_the_explorer(built, tmp_path):
+    "`topo-r1 run` prints the run folder on stdout, and on stderr the line that opens its predictions; that line works."
+    import subprocess, sys
+    import nbformat
+    d, _, preds = built
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("out_dir = '.'", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(
+                    "import json, pathlib, shutil\n"
+                    f"shutil.copy({str(d / 'PRED.jsonl')!r}, pathlib.Path(out_dir, 'PRED.jsonl'))\n"
+                    f"pathlib.Path(out_dir, 'metrics.json').write_text(json.dumps({{'split': {str(d / 'split')!r}}}))")]
+    nbformat.write(nb, tmp_path / "toy.ipynb")
+    r = subprocess.run([sys.executable, "-m", "topo_r1.cli", "run", str(tmp_path / "toy.ipynb"), "--runs-dir",
+                        str(tmp_path / "runs"), "--no-progress"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    run_dir = r.stdout.strip().splitlines()[-1]
+    hint = next(l for l in r.stderr.splitlines() if "FailureExplorer.from_run" in l)
+    assert repr(run_dir) in hint
+    ns = {}
+    exec(hint.split(": ", 1)[1].replace("FailureExplorer.from_run", "ex = FailureExplorer.from_run"), ns)
+    assert ns["ex"].count == len(preds)

@@ -329,6 +329,9 @@ def run_cli(argv: list[str]) -> int:
         print(e.run_dir)
         return 1
     print(run_dir)
+    if any(run_dir.glob("PRED*.jsonl")):   # stdout stays the run folder alone; the hint goes to stderr
+        print(f"explore its predictions in a notebook: from topo_r1.widgets import FailureExplorer; "
+              f"FailureExplorer.from_run({str(run_dir)!r})", file=sys.stderr)
     return 0
 
 def runs_cli(argv: list[str]) -> int:
