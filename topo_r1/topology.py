@@ -159,11 +159,12 @@ class SkeletonGraph:
 
 # %% ../nbs/01_topology.ipynb #0fa519fc
 _SQRT2 = math.sqrt(2)
+_DIAG = np.array([k % 2 == 0 for k in range(8)])    # which `_OFFS` steps are diagonal
 
-def _junction_labels(junc_idx: np.ndarray, flat_junc: np.ndarray, offs: np.ndarray) -> np.ndarray:
+def _junction_labels(junc_idx: np.ndarray, size: int, offs: np.ndarray) -> np.ndarray:
     "Node id (1..) of each junction pixel (flat indices `junc_idx`, raster order): 8-connected runs, numbered in raster order."
     lab = np.arange(len(junc_idx))
-    where = np.full(flat_junc.shape, -1, np.int64); where[junc_idx] = lab
+    where = np.full(size, -1, np.int64); where[junc_idx] = lab
     nb = where[junc_idx[:, None] + offs]                     # junction neighbours of each junction pixel (-1: none)
     nb = np.where(nb >= 0, nb, lab[:, None])
     while True:                                              # each pixel takes the smallest index of its run
@@ -182,79 +183,116 @@ def _nth_true(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     hit = rows & (np.cumsum(rows, 1) == k + 1)
     return hit.any(1), np.argmax(hit, 1)
 
-def _path_branches(order, first, chain, around, jnb, w) -> list:
-    "The branches of the open chains: each run of `order` from `first`, with the junction pixel next to each end."
-    n = len(order)
-    length = np.diff(np.append(first, n))
-    head, tail = order[first], order[first + length - 1]
-    has0, k0 = _nth_true(jnb[head], 0)                       # first junction neighbour (in `_OFFS` order) of each end
-    has1, k1 = _nth_true(jnb[tail], 0)
-    alt1, kalt = _nth_true(jnb[head], 1)                     # a 1-pixel chain: its second junction neighbour
-    one = length == 1
-    has1, j1 = np.where(one, alt1, has1), np.where(one, around[head, kalt], around[tail, k1])
-    j0 = around[head, k0]
-    total = length + has0 + has1
-    start = np.concatenate([[0], np.cumsum(total)[:-1]])
-    pix = np.empty(int(total.sum()), np.int64)
-    pix[np.repeat(start + has0, length) + np.arange(n) - np.repeat(first, length)] = chain[order]
-    pix[start[has0]] = j0[has0]
-    pix[(start + total - 1)[has1]] = j1[has1]
-    coords = np.stack(np.divmod(pix, w), 1) - 1
-    diag = np.concatenate([[0], np.cumsum(np.abs(np.diff(coords, axis=0)).sum(1) == 2)])
-    n_diag = diag[start + total - 1] - diag[start]
-    lengths = ((total - 1 - n_diag) + n_diag * _SQRT2).tolist()
-    kinds = np.array(["endpoint", "junction"])
-    k0s, k1s = kinds[has0.astype(int)].tolist(), kinds[has1.astype(int)].tolist()
-    s, e = start.tolist(), (start + total).tolist()
-    return [Branch(coords[s[b]:e[b]], k0s[b], k1s[b], lengths[b]) for b in range(len(s))]
-
-def _chain_order(table: np.ndarray, has: np.ndarray, ends: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    "The chain pixels as walked from each chain's first end in raster order: `(order, first position of each chain)`."
-    indptr = np.concatenate([[0], np.cumsum(has.sum(1)), [has.sum() + len(ends)]])
-    g = sparse.csr_matrix((np.ones(indptr[-1], np.int8), np.concatenate([table[has], ends]), indptr), shape=(n + 1, n + 1))
+def _chain_order(table: np.ndarray, has: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    "The open chains' pixels, each chain walked from its first end in raster order: `(order, first position of each chain)`."
+    deg = has.sum(1)
+    ends = np.flatnonzero(deg <= 1)                          # chain ends, in raster order
+    indptr = np.concatenate([[0], np.cumsum(deg), [deg.sum() + len(ends)]]).astype(np.int32)
+    nbrs = np.concatenate([table[has], ends]).astype(np.int32)
+    g = sparse.csr_matrix((np.ones(len(nbrs)), nbrs, indptr), shape=(n + 1, n + 1))   # float64/int32: no conversion
     order, pred = depth_first_order(g, n, directed=True, return_predecessors=True)   # node n: a root above every end
     order = order[1:]
     return order, np.flatnonzero(pred[order] == n)
 
-def _trace(sk: np.ndarray) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
-    "Branches, endpoint rows, junction pixels and junction labels of a thin 2D skeleton."
+@dataclass
+class _Chains:
+    "A thin skeleton as arrays: its junction pixels and its open chains (one per branch that is not a closed loop)."
+    shape: tuple             # the 1-padded skeleton's shape; every index below is flat in it
+    junc: np.ndarray         # junction pixels, raster order
+    chain: np.ndarray        # chain (non-junction) pixels, raster order
+    table: np.ndarray        # (n, 8) index into `chain` of each chain pixel's chain neighbours, `_OFFS` order (-1: none)
+    order: np.ndarray        # positions in `chain` of the open chains' pixels, each chain from its first end in raster order
+    first: np.ndarray        # where each open chain starts in `order`
+    length: np.ndarray       # its pixels
+    j0: np.ndarray           # the junction pixel before its first pixel (-1: the chain starts at an endpoint)
+    j1: np.ndarray           # the junction pixel after its last pixel (-1: it ends at an endpoint)
+    lengths: np.ndarray      # branch lengths, junction pixels included (1 or √2 per step)
+
+    @property
+    def n_endpoints(self) -> int: return int(np.count_nonzero(self.j0 < 0) + np.count_nonzero(self.j1 < 0))
+
+    @property
+    def terminal(self) -> np.ndarray: return (self.j0 < 0) != (self.j1 < 0)
+
+def _chains(sk: np.ndarray) -> _Chains:
+    "The junction pixels and open chains of a thin 2D skeleton, with array operations only."
     p = np.pad(sk, 1)
     w = p.shape[1]
     flat, offs = p.ravel(), _flat_offsets(w)
     on = np.flatnonzero(flat)
     around = on[:, None] + offs                              # (N, 8) flat neighbours of each skeleton pixel, `_OFFS` order
     is_junc = flat[around].sum(1) >= 3
-    junc_idx, chain = on[is_junc], on[~is_junc]
-    jflat = np.zeros(flat.shape, bool); jflat[junc_idx] = True
-    jlab = np.zeros(p.shape, np.int32)
-    if len(junc_idx): jlab.ravel()[junc_idx] = _junction_labels(junc_idx, jflat, offs)
-    junctions = np.stack(np.divmod(junc_idx, w), 1).reshape(-1, 2) - 1
+    junc, chain, around = on[is_junc], on[~is_junc], around[~is_junc]
     n = len(chain)
-    if not n: return [], np.zeros((0, 2), int), junctions, jlab[1:-1, 1:-1]
-    around = around[~is_junc]
     index = np.full(flat.shape, -1, np.int64); index[chain] = np.arange(n)
     table = index[around]                                    # chain neighbours (-1: none), at most 2 per chain pixel
     has = table >= 0
-    jnb = jflat[around]                                      # junction neighbours
-    ends = np.flatnonzero(has.sum(1) <= 1)                   # chain ends, in raster order
-    order, first = _chain_order(table, has, ends, n)
-    branches = _path_branches(order, first, chain, around, jnb, w) if len(first) else []
-    seen = np.zeros(n, bool); seen[order] = True
-    nbrs = None
-    for i in np.flatnonzero(~seen).tolist():                 # what is left unseen are closed loops (rare): walk them
+    jnb = np.zeros(flat.shape, bool); jnb[junc] = True
+    jnb = jnb[around]                                        # junction neighbours
+    order, first = _chain_order(table, has, n) if n else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    length = np.diff(np.append(first, len(order)))
+    head, tail = order[first], order[first + length - 1]
+    has0, k0 = _nth_true(jnb[head], 0)                       # first junction neighbour (in `_OFFS` order) of each end
+    has1, k1 = _nth_true(jnb[tail], 0)
+    alt1, kalt = _nth_true(jnb[head], 1)                     # a 1-pixel chain: its second junction neighbour
+    one = length == 1
+    has1, k1, tail = np.where(one, alt1, has1), np.where(one, kalt, k1), np.where(one, head, tail)
+    j0, j1 = np.where(has0, around[head, k0], -1), np.where(has1, around[tail, k1], -1)
+    r, c = np.divmod(chain[order], w)
+    diag = np.concatenate([[0], np.cumsum((r[1:] != r[:-1]) & (c[1:] != c[:-1]))])   # diagonal steps along `order`
+    n_diag = diag[first + length - 1] - diag[first] + (has0 & _DIAG[k0]) + (has1 & _DIAG[k1])
+    steps = length - 1 + has0 + has1
+    return _Chains(p.shape, junc, chain, table, order, first, length, j0, j1, (steps - n_diag) + n_diag * _SQRT2)
+
+def _loops(ch: _Chains) -> list:
+    "The closed loops (no junction, rare): each walked from its first pixel in raster order towards its first neighbour."
+    seen = np.zeros(len(ch.chain), bool); seen[ch.order] = True
+    loops, nbrs = [], None
+    for i in np.flatnonzero(~seen).tolist():
         if seen[i]: continue
-        if nbrs is None: nbrs = [[q for q in row if q >= 0] for row in table.tolist()]
+        if nbrs is None: nbrs = [[q for q in row if q >= 0] for row in ch.table.tolist()]
         run, prev, cur = [i], -1, i
         seen[i] = True
-        while True:                                          # from the loop's first pixel towards its first neighbour
+        while True:
             nxt = [q for q in nbrs[cur] if q != prev and not seen[q]]
             if not nxt: break
             prev, cur = cur, nxt[0]; seen[cur] = True; run.append(cur)
-        path = np.stack(np.divmod(chain[run + [i]], w), 1) - 1
+        loops.append(run + [i])
+    return loops
+
+def _branches(ch: _Chains) -> tuple[list, np.ndarray]:
+    "The `Branch` list (open chains, then loops) and the endpoint rows of a skeleton's chains."
+    w = ch.shape[1]
+    has0, has1 = ch.j0 >= 0, ch.j1 >= 0
+    total = ch.length + has0 + has1
+    start = np.cumsum(total) - total
+    pix = np.empty(int(total.sum()), np.int64)
+    n = len(ch.order)
+    pix[np.repeat(start + has0 - ch.first, ch.length) + np.arange(n)] = ch.chain[ch.order]
+    pix[start[has0]] = ch.j0[has0]
+    pix[(start + total - 1)[has1]] = ch.j1[has1]
+    coords = np.stack(np.divmod(pix, w), 1) - 1
+    kinds = np.array(["endpoint", "junction"])
+    k0s, k1s = kinds[has0.astype(int)].tolist(), kinds[has1.astype(int)].tolist()
+    s, e, lengths = start.tolist(), (start + total).tolist(), ch.lengths.tolist()
+    branches = [Branch(coords[s[b]:e[b]], k0s[b], k1s[b], lengths[b]) for b in range(len(s))]
+    for run in _loops(ch):
+        path = np.stack(np.divmod(ch.chain[run], w), 1) - 1
         branches.append(Branch(path, "loop", "loop", _path_length(path)))
-    endpoints = [b.path[0] for b in branches if b.start_kind == "endpoint"] + \
-                [b.path[-1] for b in branches if b.end_kind == "endpoint"]
-    return branches, np.array(endpoints, int).reshape(-1, 2), junctions, jlab[1:-1, 1:-1]
+    ends = np.concatenate([coords[start[~has0]], coords[(start + total - 1)[~has1]]])
+    return branches, ends
+
+def _trace(sk: np.ndarray) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
+    "Branches, endpoint rows, junction pixels and junction labels of a thin 2D skeleton."
+    return _graph_parts(_chains(sk))
+
+def _graph_parts(ch: _Chains) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
+    "Branches, endpoint rows, junction pixels and junction labels of a skeleton's chains."
+    branches, ends = _branches(ch)
+    jlab = np.zeros(ch.shape, np.int32)
+    if len(ch.junc): jlab.ravel()[ch.junc] = _junction_labels(ch.junc, jlab.size, _flat_offsets(ch.shape[1]))
+    junctions = np.stack(np.divmod(ch.junc, ch.shape[1]), 1).reshape(-1, 2) - 1
+    return branches, ends.reshape(-1, 2).astype(int), junctions, jlab[1:-1, 1:-1]
 
 # %% ../nbs/01_topology.ipynb #c4d06404
 def _edt_at(mask: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -270,31 +308,38 @@ def _edt_at(mask: np.ndarray, pts: np.ndarray) -> np.ndarray:
         out[todo[ok]] = np.sqrt(best[ok]); todo, h = todo[~ok], 2 * h
     return out
 
-def _prune(sk: np.ndarray, mask: np.ndarray, branches: list) -> np.ndarray:
-    "Remove short terminal branches (spurs) from `sk`, keeping their junction pixel."
-    terms = [b for b in branches if b.is_terminal]
-    js = np.array([b.path[0] if b.start_kind == "junction" else b.path[-1] for b in terms]).reshape(-1, 2)
-    dist = _edt_at(mask, js)                                  # the half-width at each junction
-    out, changed = sk.copy(), False
-    for b, r in zip(terms, dist.tolist()):
-        tail = b.path[1:] if b.start_kind == "junction" else b.path[:-1]
-        if b.length <= SPUR_SCALE * r + SPUR_OFFSET:
-            out[tail[:, 0], tail[:, 1]] = False; changed = True
-    return _thin_corners(out) if changed else out
+def _prune(sk: np.ndarray, mask: np.ndarray, ch: _Chains) -> np.ndarray | None:
+    "`sk` without its short terminal branches (spurs), their junction pixel kept; None when there is no spur."
+    term = np.flatnonzero(ch.terminal)
+    if not len(term): return None
+    j = np.where(ch.j0[term] >= 0, ch.j0[term], ch.j1[term])
+    r, c = np.divmod(j, ch.shape[1])
+    spur = term[ch.lengths[term] <= SPUR_SCALE * _edt_at(mask, np.stack([r - 1, c - 1], 1)) + SPUR_OFFSET]
+    if not len(spur): return None
+    cut = np.zeros(len(ch.first), bool); cut[spur] = True
+    p = np.pad(sk, 1)
+    p.ravel()[ch.chain[ch.order[np.repeat(cut, ch.length)]]] = False     # a spur's pixels, all but its junction pixel
+    return _thin_corners(p[1:-1, 1:-1])
+
+def _pruned_chains(mask, is_skeleton: bool, prune: bool) -> tuple[np.ndarray, _Chains]:
+    "The (spur-pruned) skeleton of a 2D mask and its chains."
+    m = as_mask(mask, ndim=2)
+    sk = _thin_corners(m) if is_skeleton else skeleton(m)
+    ch = _chains(sk)
+    if prune:
+        pruned = _prune(sk, m, ch)
+        if pruned is not None: sk, ch = pruned, _chains(pruned)
+    return sk, ch
 
 def skeleton_graph(mask, is_skeleton: bool = False, prune: bool = True) -> SkeletonGraph:
     "Endpoints, junctions and branches of the skeleton of a 2D mask (or of `mask` itself if `is_skeleton`)."
-    m = as_mask(mask, ndim=2)
-    sk = _thin_corners(m) if is_skeleton else skeleton(m)
-    branches, ends, juncs, jlab = _trace(sk)
-    if prune and any(b.is_terminal for b in branches):
-        sk = _prune(sk, m, branches)
-        branches, ends, juncs, jlab = _trace(sk)
+    sk, ch = _pruned_chains(mask, is_skeleton, prune)
+    branches, ends, juncs, jlab = _graph_parts(ch)
     return SkeletonGraph(sk, ends, juncs, branches, jlab)
 
 def count_endpoints(mask, is_skeleton: bool = False, prune: bool = True) -> int:
     "Number of free branch ends of the (spur-pruned) skeleton; an isolated pixel counts 2."
-    return skeleton_graph(mask, is_skeleton=is_skeleton, prune=prune).n_endpoints
+    return _pruned_chains(mask, is_skeleton, prune)[1].n_endpoints
 
 def topology_signature(mask) -> tuple[int, int, int]:
     "`(β0, β1, endpoints)` of a 2D mask: what the error injectors verify their errors against."
