@@ -159,3 +159,17 @@ def test_grpo_trains_with_cgro_and_logs_it(tmp_path):
     assert {"rewards/cgro_reward/mean", "cgro_reward/J", "cgro_reward/junk"} <= keys, sorted(keys)
     cfg = json.loads((out / "train_config.json").read_text())
     assert cfg["cgro_weight"] == 1
+
+@pytest.mark.slow
+def test_attention_experiment_writes_table_gallery_and_traces(tmp_settings):
+    "`topo-r1 run attention` on the random tiny model: the map table, the two figures and loadable traces."
+    from topo_r1.experiments import run_experiment
+    d = run_experiment("attention", {"limit": 3, "scale": 0.001, "save_traces": 2}, progress=False)
+    m = json.loads((d / "metrics.json").read_text())
+    assert m["n"] == 3 and m["n_traced"] == 3 and m["completions"] == "target"
+    assert {"ReAL", "S_T only", "S_I only", "all tokens", "uniform", "answer boxes", "classical boxes"} <= set(m["methods"])
+    assert m["methods"]["uniform"]["pixel_AUROC"] == pytest.approx(0.5)
+    assert m["methods"]["answer boxes"]["pixel_AUROC"] > 0.9     # the SFT targets' own boxes
+    for fig in ("gallery", "tokens"): assert (d / f"{fig}.png").stat().st_size > 1000
+    saved = sorted((d / "traces").glob("*.json"))
+    assert len(saved) == 2 and AttentionTrace.load(saved[0]).image_attn.shape[1:] == (9, 9)

@@ -25,7 +25,8 @@ __all__ = ['ANOMALY_WORDS', 'word_spans', 'token_spans', 'tokens_in', 'block_spa
            'teacher_forced_inputs', 'panel_names', 'image_token_grids', 'AttentionTrace', 'upsample', 'cell_of',
            'eval_mode', 'trace_ids', 'trace_attention', 'focus_regions', 'spatial_focus', 'real_scores', 'minmax',
            'RealMap', 'token_weights', 'real_map', 'box_map', 'truth_map', 'auroc', 'average_precision', 'aupro',
-           'pixel_scores', 'map_methods', 'region_agreement', 'consistency_reward', 'CGROReward', 'make_cgro_reward']
+           'pixel_scores', 'map_methods', 'trace_rows', 'evaluate_maps', 'region_agreement', 'consistency_reward',
+           'CGROReward', 'make_cgro_reward']
 
 # %% ../nbs/10d_attention.ipynb #aa81fcdf
 ANOMALY_WORDS = (*ERROR_TYPES, *(t.replace("_", " ") for t in ERROR_TYPES), "error", "topolog", "gap", "bridge",
@@ -539,6 +540,34 @@ def map_methods(trace: AttentionTrace,
     if answer_detections is not None: out["answer boxes"] = box_map(answer_detections, trace.shape)
     if classical_detections is not None: out["classical boxes"] = box_map(classical_detections, trace.shape)
     return out
+
+# %% ../nbs/10d_attention.ipynb #1c3052ce
+def trace_rows(model, processor, rows: Sequence[dict], completions: Sequence[str], layers=None, view: str = "pair",
+               panel: str = "image", system_prompt: bool = True, progress: bool = True) -> list[AttentionTrace | None]:
+    "One trace per (row, completion); None where the completion has no reasoning to trace."
+    from tqdm.auto import tqdm
+    if len(rows) != len(completions): raise ValueError(f"{len(rows)} rows but {len(completions)} completions")
+    out = []
+    for row, c in tqdm(list(zip(rows, completions)), desc="trace", unit="row", disable=not progress):
+        span = block_span(completion_text(c), "think")
+        ok = span is not None and completion_text(c)[span[0]:span[1]].strip()
+        out.append(trace_attention(model, processor, row, c, layers, view, panel, system_prompt) if ok else None)
+    return out
+
+def evaluate_maps(traces: Sequence[AttentionTrace | None], # from `trace_rows` (None rows are skipped)
+                  rows: Sequence[dict],                    # the same rows
+                  answers=None,      # per row, the model's parsed answer detections (mask pixels), or None
+                  classical=None,    # per row, the classical baseline's detections, or None
+                  truth: str = "boxes", # the truth region: "boxes" or "changed" (`truth_map`)
+                  **real_kw,         # tau_t, tau_i, alpha, beta, words
+                 ) -> dict[str, dict[str, float]]:
+    "`{method: pixel_scores}` over the traced rows, every method of `map_methods` on the same traces."
+    keep = [k for k, t in enumerate(traces) if t is not None]
+    if not keep: raise ValueError("no traced rows: every completion lacked reasoning")
+    per_row = [map_methods(traces[k], None if answers is None else answers[k],
+                           None if classical is None else classical[k], **real_kw) for k in keep]
+    truths = [truth_map(rows[k], truth) for k in keep]
+    return {m: pixel_scores([maps[m] for maps in per_row], truths) for m in per_row[0]}
 
 # %% ../nbs/10d_attention.ipynb #a3178743
 def region_agreement(trace: AttentionTrace,
