@@ -150,3 +150,27 @@ def test_site_names_and_tube():
     assert s.radius_at((10, 20)) == s.r((10, 20)) == 3.0 and s.is_free((10, 20)) and s.free((0, 0))
     path = np.array([[10.0, 2.0], [10.0, 17.0]])
     assert np.array_equal(tube((20, 20), path, 1.5), tube_mask((20, 20), path, 1.5))
+
+
+def test_capped_map_reads_equal_the_full_transform():
+    "The lazy map (window searches for points, windowed transforms for slices, forgetting around a change) is exact."
+    from topo_r1.inject import CappedMap, _capped_edt
+    from scipy import ndimage as ndi
+    rng = np.random.default_rng(21)
+    for k in range(40):
+        shape = tuple(int(s) for s in rng.integers(8, 96, size=2))
+        m = ndi.binary_dilation(rng.random(shape) < 0.02, iterations=int(rng.integers(0, 10)))
+        if k % 10 == 0: m[:] = bool(k % 20)                     # all background / all foreground
+        for mask in (m, ~m):
+            lazy, full = CappedMap(mask), _capped_edt(mask)
+            for _ in range(6):
+                if rng.random() < 0.5:
+                    n = int(rng.integers(1, 100))
+                    r, c = rng.integers(0, shape[0], n), rng.integers(0, shape[1], n)
+                    np.testing.assert_array_equal(lazy[r, c], full[r, c])
+                else:
+                    a, b = sorted(rng.integers(0, shape[0] + 1, 2)); c, d = sorted(rng.integers(0, shape[1] + 1, 2))
+                    np.testing.assert_array_equal(lazy[a:b, c:d], full[a:b, c:d])
+            out = mask.copy(); rr, cc = rng.integers(0, shape[0], 5), rng.integers(0, shape[1], 5); out[rr, cc] = ~out[rr, cc]
+            changed = np.nonzero(out != mask)
+            if len(changed[0]): np.testing.assert_array_equal(np.asarray(lazy.after(out, *changed)), _capped_edt(out))

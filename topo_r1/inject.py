@@ -13,8 +13,9 @@ from .synthetic import tube_mask
 
 # %% auto #0
 __all__ = ['MIN_BOX_SIDE', 'MIN_GAP', 'MAP_CAP', 'CHI_DELTA', 'INJECTORS', 'NO_SITE_LIMIT', 'InjectedError', 'InjectionError',
-           'signature_ok', 'Site', 'tube', 'euler_delta', 'inject_broken_connection', 'inject_spurious_connection',
-           'inject_missing_branch', 'inject_extra_branch', 'error_box', 'endpoint_delta', 'inject_errors']
+           'signature_ok', 'CappedMap', 'Site', 'tube', 'euler_delta', 'inject_broken_connection',
+           'inject_spurious_connection', 'inject_missing_branch', 'inject_extra_branch', 'error_box', 'endpoint_delta',
+           'inject_errors']
 
 # %% ../nbs/04_inject.ipynb #4bb7d5ac
 MIN_BOX_SIDE = 16   # a GT box is at least this many pixels on each side (a 1-pixel cut still gets a findable box)
@@ -58,14 +59,74 @@ def _grow(rows, cols, pad: int, shape) -> tuple[slice, slice]:
     return (slice(max(int(rows.min()) - pad, 0), min(int(rows.max()) + pad + 1, shape[0])),
             slice(max(int(cols.min()) - pad, 0), min(int(cols.max()) + pad + 1, shape[1])))
 
+class CappedMap:
+    "`_capped_edt(mask)`, computed only where it is read and then kept: points by a window search, slices by a windowed transform."
+    def __init__(self, mask: np.ndarray, cap: float = MAP_CAP, values=None, known=None):
+        self.mask, self.cap, self.shape = mask, cap, mask.shape
+        self.values = np.zeros(mask.shape) if values is None else values
+        self.known = np.zeros(mask.shape, bool) if known is None else known   # pixels whose value is computed
+
+    @classmethod
+    def of(cls, values: np.ndarray, mask: np.ndarray, cap: float = MAP_CAP) -> "CappedMap":
+        "A map whose every value is given (`values` must equal `_capped_edt(mask, cap)`)."
+        return cls(mask, cap, np.asarray(values, float), np.ones(mask.shape, bool))
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple) and all(isinstance(k, slice) for k in key): self._region(key)
+        else: self._points(*np.broadcast_arrays(*(np.asarray(k) for k in key)))
+        return self.values[key]
+
+    def __array__(self, dtype=None, copy=None):
+        "The whole map (computes what is missing)."
+        self._region((slice(None), slice(None)))
+        return self.values if dtype is None else self.values.astype(dtype)
+
+    def _region(self, sl):
+        "Compute the unknown values of a window, from the mask grown by `cap` + 1 pixels around it."
+        sl = tuple(slice(*s.indices(n)[:2]) for s, n in zip(sl, self.shape))
+        if self.known[sl].all(): return
+        outer = tuple(slice(max(s.start - int(self.cap) - 1, 0), min(s.stop + int(self.cap) + 1, n)) for s, n in zip(sl, self.shape))
+        cut = tuple(slice(s.start - o.start, s.stop - o.start) for s, o in zip(sl, outer))
+        self.values[sl] = _capped_edt(self.mask[outer], self.cap)[cut]
+        self.known[sl] = True
+
+    def _points(self, rows, cols):
+        "Compute the unknown values at pixels `rows, cols`: the nearest False pixel in windows of 9, 17, ... 2·cap + 1 pixels."
+        rows, cols = rows.ravel().astype(np.int64), cols.ravel().astype(np.int64)
+        todo = np.flatnonzero(~self.known[rows, cols])
+        if not len(todo): return
+        box = _grow(rows[todo], cols[todo], 0, self.shape)
+        side = 2 * int(self.cap) + 2
+        if len(todo) * (side - 1) ** 2 > (box[0].stop - box[0].start + side) * (box[1].stop - box[1].start + side):
+            self._region(box); return                            # many points close together: one windowed transform
+        rows, cols = rows[todo], cols[todo]
+        cap2, h = self.cap ** 2, 4
+        while len(rows):
+            d = np.arange(-h, h + 1)
+            win = np.pad(self.mask, h, constant_values=True)[rows[:, None, None] + h + d[:, None], cols[:, None, None] + h + d]
+            best = np.where(win, np.inf, d[:, None] ** 2 + d ** 2).min((1, 2))
+            last = h >= self.cap
+            ok = np.ones(len(rows), bool) if last else best <= h * h     # nothing nearer lies outside the window
+            self.values[rows[ok], cols[ok]] = np.where(best[ok] <= cap2, np.sqrt(np.minimum(best[ok], cap2)), self.cap)
+            self.known[rows[ok], cols[ok]] = True
+            rows, cols, h = rows[~ok], cols[~ok], min(2 * h, int(np.ceil(self.cap)))
+
+    def after(self, out: np.ndarray, rows, cols) -> "CappedMap":
+        "The map of `out`, which differs from this mask at `rows, cols`: values within `cap` + 1 of them are forgotten."
+        known = self.known.copy()
+        known[_grow(rows, cols, int(self.cap) + 1, self.shape)] = False
+        return CappedMap(out, self.cap, self.values.copy(), known)
+
 class Site:
     "A mask and what the injectors need to know about it: skeleton graph, radii, free space, forbidden zone."
     def __init__(self, mask, forbidden=None, graph=None, betti=None, endpoints=None, radius=None, clearance=None):
         self.mask = mask
         self.shape = mask.shape
         self.graph = skeleton_graph(mask) if graph is None else graph
-        self.radius = _capped_edt(mask) if radius is None else radius            # local half-width (distance to background)
-        self.clearance = _capped_edt(~mask) if clearance is None else clearance  # free space (distance to foreground)
+        # local half-width (distance to background) and free space (distance to foreground), capped; read lazily
+        self.radius = radius if isinstance(radius, CappedMap) else CappedMap(mask) if radius is None else CappedMap.of(radius, mask)
+        self.clearance = (clearance if isinstance(clearance, CappedMap) else CappedMap(~mask) if clearance is None
+                          else CappedMap.of(clearance, ~mask))
         self.forbidden = np.zeros(self.shape, bool) if forbidden is None else forbidden
         self.betti = tuple(betti_numbers(mask)) if betti is None else tuple(betti)
         self.signature = (*self.betti, self.graph.n_endpoints if endpoints is None else int(endpoints))  # == topology_signature(mask)
@@ -82,17 +143,12 @@ class Site:
     r, free = radius_at, is_free   # the earlier names
 
     def after(self, out, changed, box: Box, gap: float, betti, endpoints) -> "Site":
-        "The site of `out` after an accepted change: maps redone in a window around it, its box (grown by `gap`) forbidden."
+        "The site of `out` after an accepted change: map values near it forgotten (redone when read), its box (grown by `gap`) forbidden."
         rows, cols = np.nonzero(changed)
-        inner = _grow(rows, cols, MAP_CAP + 1, self.shape)      # every distance that the change can alter (up to the cap)
-        outer = _grow(rows, cols, 2 * MAP_CAP + 2, self.shape)  # ...computed with enough context around it
-        cut = tuple(slice(i.start - o.start, i.stop - o.start) for i, o in zip(inner, outer))
-        radius, clearance = self.radius.copy(), self.clearance.copy()
-        radius[inner] = _capped_edt(out[outer])[cut]
-        clearance[inner] = _capped_edt(~out[outer])[cut]
         forbidden = self.forbidden.copy()
         forbidden[Box(box.x1 - gap, box.y1 - gap, box.x2 + gap, box.y2 + gap).slices()] = True
-        return Site(out, forbidden, self.graph, betti, endpoints, radius, clearance)  # the old graph: right outside `forbidden`
+        return Site(out, forbidden, self.graph, betti, endpoints, self.radius.after(out, rows, cols),
+                    self.clearance.after(~out, rows, cols))   # the old graph: right outside `forbidden`
 
 def tube(shape, path, radius) -> np.ndarray:
     "Bool mask of the pixels within `radius` (scalar or per point) of the polyline `path` ((N, 2) row, col): `synthetic.tube_mask`."
@@ -287,7 +343,7 @@ def endpoint_delta(before, after, changed, radius) -> int:
     "Change of the endpoint count between two masks that differ only at `changed`, measured in a window around it."
     sl = _endpoint_window(changed, radius)
     if sl is None: return count_endpoints(after) - count_endpoints(before)   # the whole mask: the fallback
-    return skeleton_graph(after[sl]).n_endpoints - skeleton_graph(before[sl]).n_endpoints
+    return count_endpoints(after[sl]) - count_endpoints(before[sl])
 
 NO_SITE_LIMIT = 3   # a planned slot is given up after this many calls in a row that find no site at all
 _EXPECTED_ENDS = {"extra_branch": 1, "missing_branch": -1}   # the endpoint change a type needs (others: any)
