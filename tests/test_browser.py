@@ -1,10 +1,11 @@
-"""The widgets in a real JupyterLab, in headless Chromium: run all cells, click "next", see the picture change.
+"""The widgets in a real JupyterLab, in headless Chromium: run all cells, click "next" and a token chip, see the pictures change.
 
 JupyterLab is started from this venv on 127.0.0.1 with a token; Debian's `chromium` is driven by Playwright
 through `executable_path` (no browser download). Screenshots of each state go to `tests/artifacts/` (git-ignored;
 `TOPO_R1_TEST_ARTIFACTS` overrides it). Without chromium the test is skipped with the reason; under `CI=true` a
 missing browser fails. `TOPO_R1_UPDATE_PICTURES=1` also copies the first screenshot to
-`nbs/images/failure_explorer.png`, the picture the widgets notebook shows to readers without a kernel.
+`nbs/images/failure_explorer.png` and `attention_explorer.png`, the pictures the widgets notebook shows to readers
+without a kernel.
 """
 import json, os, secrets, shutil, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
@@ -49,6 +50,11 @@ def lab(tmp_path_factory):
     _notebook(d / "explore.ipynb", [
         "from topo_r1.widgets import FailureExplorer",
         f"ex = FailureExplorer({str(d / 'split')!r}, {str(d / 'PRED.jsonl')!r})\nex",
+        "from topo_r1.vlm import tiny_vlm, toy_row\nfrom topo_r1.widgets import AttentionExplorer\n"
+        "model, processor = tiny_vlm('qwen2_5_vl', seed=0, vision_patch_size=8, num_hidden_layers=4)\n"
+        "row = toy_row(128, rng=0, sample_id='toy')\n"
+        "ax = AttentionExplorer(model, processor, row, '<think>I find one topological error: a broken connection, "
+        "a gap that cuts the long stroke in the middle.</think><answer>[]</answer>')\nax.select([0])\nax",
     ])
     settings = d / "lab-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
@@ -113,36 +119,63 @@ def _kernel_ready(page):
     raise TimeoutError("the notebook's kernel did not become idle")
 
 
-def test_failure_explorer_in_jupyterlab(lab, browser):
+def _small_png(src: Path, out: Path):
+    "A screenshot as a 256-colour PNG (a third of the size; the docs carry it)."
+    from PIL import Image
+    Image.open(src).convert("RGB").quantize(256).save(out, optimize=True)
+
+
+def _changed(page, selector: str, src: str):
+    "Wait until the image at `selector` shows a new, loaded picture."
+    page.wait_for_function("([q, s]) => { const i = document.querySelector(q);"
+                           " return i && i.src !== s && i.complete && i.naturalWidth > 0; }", arg=[selector, src], timeout=WAIT_MS)
+
+
+def _loaded(page, selector: str):
+    page.wait_for_function("(q) => { const i = document.querySelector(q); return i && i.complete && i.naturalWidth > 0; }",
+                           arg=selector, timeout=WAIT_MS)
+
+
+def test_explorers_in_jupyterlab(lab, browser):
     url, token, d = lab
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
     try:
         page.goto(f"{url}/lab/tree/explore.ipynb?token={token}", timeout=WAIT_MS)
         page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=WAIT_MS)
         _kernel_ready(page)
-        page.keyboard.press("Control+b")           # hide the file browser: the picture is for the docs too
+        page.keyboard.press("Control+b")           # hide the file browser: the pictures are for the docs too
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-        nxt = page.locator("button.jupyter-button", has_text="next")
-        nxt.wait_for(timeout=WAIT_MS)
-        img = page.locator("img.widget-image").first
-        img.wait_for(timeout=WAIT_MS)
-        page.wait_for_function("() => { const i = document.querySelector('img.widget-image');"
-                               " return i && i.complete && i.naturalWidth > 0; }", timeout=WAIT_MS)
+        # the failure explorer: "next" changes the picture
+        fimg, nxt = "img.topo-failure-image", page.locator("button.jupyter-button", has_text="next")
+        nxt.wait_for(timeout=WAIT_MS); _loaded(page, fimg)
+        img = page.locator(fimg)
         src0, pic0 = img.get_attribute("src"), img.screenshot()
         shot0 = _shot(page, "failure_explorer_0_open.png")
-        assert "1 of" in page.locator(".widget-label", has_text=" of ").first.inner_text()
+        readout = page.locator(".widget-label", has_text=" of ").first
+        assert readout.inner_text().startswith("1 of")
         nxt.click()
-        page.wait_for_function("(s) => { const i = document.querySelector('img.widget-image');"
-                               " return i && i.src !== s && i.complete && i.naturalWidth > 0; }", arg=src0, timeout=WAIT_MS)
-        pic1 = img.screenshot()
+        _changed(page, fimg, src0)
+        assert img.screenshot() != pic0, "the picture did not change after clicking 'next'"
+        assert readout.inner_text().startswith("2 of")
         _shot(page, "failure_explorer_1_next.png")
-        assert pic1 != pic0, "the picture did not change after clicking 'next'"
-        assert "2 of" in page.locator(".widget-label", has_text=" of ").first.inner_text()
+        # the attention explorer: a token chip changes the picture
+        aimg = "img.topo-attention-image"
+        page.locator(".topo-token").nth(5).wait_for(timeout=WAIT_MS); _loaded(page, aimg)
+        area = page.locator(".jp-OutputArea-output", has=page.locator(aimg))
+        area.scroll_into_view_if_needed()
+        img = page.locator(aimg)
+        src0, pic0 = img.get_attribute("src"), img.screenshot()
+        shot1 = ARTIFACTS / "attention_explorer_0_open.png"; area.screenshot(path=str(shot1)); print(f"screenshot: {shot1}")
+        page.locator(".topo-token").nth(5).click()
+        _changed(page, aimg, src0)
+        assert img.screenshot() != pic0, "the picture did not change after clicking a token chip"
+        shot2 = ARTIFACTS / "attention_explorer_1_token.png"; area.screenshot(path=str(shot2)); print(f"screenshot: {shot2}")
         if os.environ.get("TOPO_R1_UPDATE_PICTURES") == "1":
-            shutil.copy(shot0, ROOT / "nbs" / "images" / "failure_explorer.png")
+            for src, name in ((shot0, "failure_explorer.png"), (shot2, "attention_explorer.png")):
+                _small_png(src, ROOT / "nbs" / "images" / name)
     except Exception:
-        _shot(page, "failure_explorer_error.png")
+        _shot(page, "explorers_error.png")
         print((d / "jupyterlab.log").read_text()[-3000:])
         raise
     finally:

@@ -205,3 +205,82 @@ def test_cli_run_hints_at_the_one_line_that_opens_the_explorer(built, tmp_path):
     ns = {}
     exec(hint.split(": ", 1)[1].replace("FailureExplorer.from_run", "ex = FailureExplorer.from_run"), ns)
     assert ns["ex"].count == len(preds)
+
+
+# -- AttentionExplorer -------------------------------------------------------------------------------------------
+COMPLETION = ("<think>I find one topological error: a broken connection, a gap that cuts the long stroke in the middle."
+              "</think><answer>[]</answer>")
+
+
+@pytest.fixture(scope="module", params=["qwen2_5_vl", "qwen3_vl"])
+def tiny_att(request):
+    "A tiny VLM of each family with an 8×8 token grid on 128 px, 4 layers (two traced), and a toy row."
+    from topo_r1.vlm import tiny_vlm
+    patch = {"qwen2_5_vl": 8, "qwen3_vl": 8}[request.param]
+    model, processor = tiny_vlm(request.param, seed=0, vision_patch_size=patch, num_hidden_layers=4, min_pixels=128 * 128)
+    return model, processor, toy_row(128, rng=0, sample_id="toy-att")
+
+
+def test_token_click_shows_pixel_map_and_sliders_give_real_map(tiny_att):
+    from topo_r1.attention import real_map, trace_attention
+    from topo_r1.widgets import AttentionExplorer
+    model, processor, row = tiny_att
+    trace = trace_attention(model, processor, row, COMPLETION)
+    ax = AttentionExplorer(model, processor, row, COMPLETION)
+    assert ax.trace.tokens == trace.tokens and len(ax.chips) == len(trace.tokens)
+    pics = {ax.image.value}
+    for i in trace.reasoning[:6]:
+        ax.chips[i].click()
+        assert ax.selected == [i] and np.allclose(ax.maps["token"], trace.pixel_map(i))
+        assert ax.chips[i].layout.border.startswith("2px")
+        pics.add(ax.image.value)
+    assert len(pics) > 1
+    a, b = trace.reasoning[:2]
+    ax.chips[a].click()
+    ax.multi.value = True
+    ax.chips[b].click()
+    assert ax.selected == [a, b] and np.allclose(ax.maps["token"], trace.pixel_map([a, b]))
+    ax.chips[a].click()                                           # a second click removes it
+    assert ax.selected == [b]
+    for tau in (0.0, 0.3, 0.9):
+        ax.tau_t.value = tau
+        assert np.allclose(ax.maps["ReAL"], real_map(trace, tau_t=tau).map)
+    ax.tau_i.value, ax.alpha.value, ax.beta.value = 0.1, 0.7, 0.2
+    assert np.allclose(ax.maps["ReAL"], real_map(trace, tau_t=0.9, tau_i=0.1, alpha=0.7, beta=0.2).map)
+    last = trace.layers[-1]
+    ax.layers.value, ax.heads.value = (last, last), "max"
+    v = trace.select(layers=[last], heads="max")
+    assert np.allclose(ax.maps["ReAL"], real_map(v, tau_t=0.9, tau_i=0.1, alpha=0.7, beta=0.2).map)
+    assert np.allclose(ax.maps["token"], v.pixel_map(b))
+    assert "pixel AUROC" in ax.scores.value and "top reasoning tokens" in ax.table.value
+
+
+def test_from_trace_opens_a_saved_trace_without_a_model(tiny_att, tmp_path):
+    from topo_r1.attention import AttentionTrace, real_map, trace_attention
+    from topo_r1.widgets import AttentionExplorer
+    model, processor, row = tiny_att
+    trace = trace_attention(model, processor, row, COMPLETION)
+    path = trace.save(tmp_path / "t")
+    for t in (path, AttentionTrace.load(path), trace):
+        ax = AttentionExplorer.from_trace(t, row)
+        assert np.allclose(ax.maps["ReAL"], real_map(trace).map)
+        ax.chips[trace.reasoning[0]].click()
+        assert np.allclose(ax.maps["token"], trace.pixel_map(trace.reasoning[0]))
+    with pytest.raises(ValueError, match="mask"):
+        AttentionExplorer.from_trace(trace, toy_row(96, rng=0))
+    with pytest.raises(FileNotFoundError):
+        AttentionExplorer.from_trace(tmp_path / "nope", row)
+    with pytest.raises(ValueError, match="AttentionTrace"):
+        AttentionExplorer.from_trace({"tokens": []}, row)
+
+
+def test_generates_when_no_completion_is_given(tiny_att, monkeypatch):
+    import topo_r1.widgets as w
+    model, processor, row = tiny_att
+    calls = []
+    monkeypatch.setattr(w, "generate", lambda *a, **k: calls.append(k) or [COMPLETION])
+    ax = w.AttentionExplorer(model, processor, row)
+    assert calls and ax.trace.completion == COMPLETION
+    monkeypatch.setattr(w, "generate", lambda *a, **k: ["no think block here <answer>[]</answer>"])
+    with pytest.raises(ValueError, match="cannot trace this completion: .*no reasoning"):
+        w.AttentionExplorer(model, processor, row)

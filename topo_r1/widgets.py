@@ -5,6 +5,7 @@
 # %% ../nbs/13_widgets.ipynb #5d21da3a
 from __future__ import annotations
 import html, io, json, re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +17,17 @@ from .answer import ParsedAnswer, completion_text, format_completion, make_reaso
 from .metrics import (CONFUSION_COLS, CONFUSION_ROWS, FP_OUTCOMES, OUTCOMES, TYPE_TAU, match_outcomes,
                              outcome_counts, prf, read_predictions, type_confusion)
 from .rewards import REWARD_WEIGHTS, prepare_truth, roam_score, score_answer
+from .families import family_of, get_family
+from .vlm import generate
+from .attention import (AttentionTrace, pixel_scores, real_map, real_scores, token_weights, trace_attention,
+                               truth_map, upsample)
 
 # %% auto #0
 __all__ = ['DIFF_COLORS', 'NEEDED_COLUMNS', 'META_COLUMNS', 'SORTS', 'ALL', 'PRED_ORDER', 'sample_arrays', 'diff_picture',
            'render_sample', 'figure_png', 'split_meta', 'check_sizes', 'pred_rows', 'align_predictions', 'sample_table',
            'filter_samples', 'sort_samples', 'confusion_counts', 'completion_html', 'reward_terms', 'reward_html',
-           'demo_predictions', 'FailureExplorer', 'run_files']
+           'demo_predictions', 'FailureExplorer', 'run_files', 'token_table', 'attention_maps', 'sample_map_scores',
+           'render_attention', 'AttentionExplorer']
 
 # %% ../nbs/13_widgets.ipynb #4aae0a1d
 DIFF_COLORS = {"same": (0.55, 0.55, 0.55), "removed": (0.90, 0.60, 0.0), "added": (0.0, 0.45, 0.70)}  # clean vs corrupted
@@ -436,7 +442,7 @@ class FailureExplorer:
         self.slider = W.IntSlider(value=0, min=0, max=0, description="", readout=False, continuous_update=False)
         self.readout = W.Label()
         self.zoom = W.Dropdown(options=[("no zoom", ())], value=(), description="zoom", layout=lay)
-        self.image = W.Image(format="png", layout=W.Layout(max_width="820px"))
+        self.image = W.Image(format="png", layout=W.Layout(max_width="820px")).add_class("topo-failure-image")
         self.info = W.HTML()
         self.completion = W.HTML(layout=W.Layout(max_width="820px"))
         self.reward = W.HTML()
@@ -588,3 +594,204 @@ def run_files(run_dir,                 # an experiment run folder
         except (OSError, json.JSONDecodeError, AttributeError): pass
     if not split: raise ValueError(f"{d} does not say which split it used (no 'split' in metrics.json or in manifest.json's parameters)")
     return str(split), path
+
+# %% ../nbs/13_widgets.ipynb #988cbc13
+def token_table(trace: AttentionTrace,  # a trace (`trace_attention`), with the layers and heads to use (`select`)
+                alpha: float = 0.5, beta: float = 0.5, # ReAL's weights of Ŝ_T and Ŝ_I
+               ) -> list[dict]:
+    "Per completion token: index, text, reasoning?, S_T, S_I, and for reasoning tokens Ŝ_T, Ŝ_I and w = α·Ŝ_T + β·Ŝ_I."
+    s_t, s_i = real_scores(trace)
+    cand, nt, ni, w = token_weights(trace, alpha, beta)
+    pos = {c: k for k, c in enumerate(cand)}
+    return [{"index": i, "text": t, "reasoning": i in pos, "S_T": float(s_t[i]), "S_I": float(s_i[i]),
+             "nS_T": float(nt[pos[i]]) if i in pos else None, "nS_I": float(ni[pos[i]]) if i in pos else None,
+             "w": float(w[pos[i]]) if i in pos else None} for i, t in enumerate(trace.tokens)]
+
+def _tokens(trace, tokens) -> list[int]:
+    tokens = [int(tokens)] if isinstance(tokens, (int, np.integer)) else [int(t) for t in tokens]
+    bad = [t for t in tokens if not 0 <= t < len(trace.tokens)]
+    if bad or not tokens: raise ValueError(f"tokens must be indices in [0, {len(trace.tokens)}), got {bad or tokens}")
+    return tokens
+
+def attention_maps(trace: AttentionTrace, # a trace with its mask shape
+                   tokens,                # the selected token index, or several (their maps are averaged)
+                   layers=None,           # the traced layers to average (default: all traced)
+                   heads: str = "mean",   # head aggregation: "mean" or "max"
+                   tau_t: float = 0.5, tau_i: float = 0.5, alpha: float = 0.5, beta: float = 0.5, # ReAL's knobs
+                  ) -> dict:
+    "The maps shown (H × W): 'token' (`pixel_map` of the selection), 'ReAL' (`real_map`), 'all tokens'; plus 'real', the RealMap."
+    if trace.shape is None: raise ValueError("the trace has no mask shape: trace it from a row")
+    v = trace.select(layers=layers, heads=heads)
+    sel = _tokens(trace, tokens)
+    r = real_map(v, tau_t=tau_t, tau_i=tau_i, alpha=alpha, beta=beta)
+    return {"token": v.pixel_map(sel if len(sel) > 1 else sel[0]), "ReAL": r.map,
+            "all tokens": upsample(v.image_attn.mean(0), trace.shape), "real": r}
+
+def sample_map_scores(maps: dict, # name -> H × W map (`attention_maps`)
+                      row: dict,  # the sample (mask, detections)
+                     ) -> dict:
+    "name -> `pixel_scores` (pixel_AUROC, pixel_AUPR, AUPRO) of each map against the sample's error boxes."
+    t = truth_map(row)
+    out = {}
+    for k, m in maps.items():
+        if not isinstance(m, np.ndarray): continue
+        s = pixel_scores([m], [t]); s.pop("image_AUROC", None)
+        out[k] = s
+    return out
+
+def render_attention(row: dict,        # the sample (image, mask, detections)
+                     maps: dict,       # name -> H × W map in [0, 1] (`attention_maps`)
+                     answer=None,      # the answered detections (mask pixels), drawn dashed
+                     titles: dict | None = None, # name -> panel title
+                     size: float = 2.6,
+                    ):
+    "A Figure: each map (colours spanning its own min..max) over the greyed image, truth boxes solid, answers dashed."
+    from matplotlib.figure import Figure
+    img, mask, _ = sample_arrays(row)
+    names = [k for k, m in maps.items() if isinstance(m, np.ndarray)]
+    fig = Figure(figsize=(size * len(names), size + 0.4), dpi=100)
+    axes = np.atleast_1d(fig.subplots(1, len(names)))
+    grey = img.mean(-1) if img.ndim == 3 else img
+    for ax, k in zip(axes, names):
+        m = maps[k]
+        if m.shape != mask.shape: raise ValueError(f"map {k!r} has shape {m.shape}, the mask {mask.shape}")
+        lo, hi = float(m.min()), float(m.max())           # each map on its own range: raw attention weights are small
+        ax.imshow(grey, cmap="gray"); ax.imshow(m, cmap="inferno", alpha=0.6, vmin=lo, vmax=hi if hi > lo else lo + 1)
+        draw_detections(ax, row["detections"], "solid"); draw_detections(ax, answer or [], "dashed")
+        ax.set_title((titles or {}).get(k, k), fontsize=8); ax.set_xticks([]); ax.set_yticks([])
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.86, bottom=0.02, wspace=0.05)
+    return fig
+
+# %% ../nbs/13_widgets.ipynb #0fed18ed
+def _chip(text: str) -> str:
+    "A token as chip text: spaces and newlines made visible."
+    t = text.replace("\n", "⏎").replace(" ", "·")
+    return t if t else "∅"
+
+def _shade(w, top: float = 1.0) -> str:
+    "A chip colour: white (w = 0) to orange (w = top, the largest weight); grey for tokens that are not ReAL candidates."
+    if w is None: return "#eeeeee"
+    u = float(np.clip(w / top, 0, 1)) if top > 0 else 0.0
+    return f"rgb(255,{int(255 - 120 * u)},{int(255 - 230 * u)})"
+
+class AttentionExplorer:
+    "Click a reasoning token to see where it looked; tune ReAL's layers, heads and thresholds live, on one trace."
+    def __init__(self, model, processor,   # a VLM and its processor (`topo_r1.vlm.load_vlm`, `tiny_vlm`)
+                 row: dict,               # the sample (image, mask, detections, height, width)
+                 completion=None,         # the completion to trace; None generates one (greedy)
+                 view: str | None = None, # how the mask is shown (`topo_r1.answer.VIEWS`; default "pair")
+                 layers=None,             # the language layers to trace (default: the last half)
+                 max_new_tokens: int = 128, # when generating
+                 system_prompt: bool = True,
+                ):
+        adapter = get_family(family_of(model.config.model_type))
+        view = view or "pair"
+        if completion is None:
+            completion = generate(model, processor, adapter, [row], max_new_tokens=max_new_tokens, view=view,
+                                  system_prompt=system_prompt, progress=False)[0]
+        text = completion_text(completion)
+        try: trace = trace_attention(model, processor, row, text, layers=layers, view=view, system_prompt=system_prompt)
+        except ValueError as e: raise ValueError(f"cannot trace this completion: {e}") from None
+        self._open(trace, row, adapter.parse(text, row, view, processor).detections)
+
+    @classmethod
+    def from_trace(cls, trace,           # an AttentionTrace, or the path of one saved with `trace.save`
+                   row: dict,            # the sample it was traced on
+                   answer=None,          # the answered detections in mask pixels (default: the completion read in mask pixels)
+                  ) -> "AttentionExplorer":
+        "The explorer of a saved or computed trace, without a model."
+        if isinstance(trace, (str, Path)): trace = AttentionTrace.load(trace)
+        if not isinstance(trace, AttentionTrace): raise ValueError(f"trace must be an AttentionTrace or a saved trace's path, got {type(trace).__name__}")
+        self = cls.__new__(cls)
+        if answer is None:
+            answer = parse_completion(trace.completion, image_hw=trace.shape).detections
+        self._open(trace, row, answer)
+        return self
+
+    def _open(self, trace: AttentionTrace, row: dict, answer):
+        img, mask, _ = sample_arrays(row)
+        if trace.shape is not None and tuple(trace.shape) != mask.shape:
+            raise ValueError(f"the trace is for a {tuple(trace.shape)} mask, the row's is {mask.shape}")
+        if trace.shape is None: trace = replace(trace, shape=mask.shape)
+        self.trace, self.row, self.answer = trace, row, as_detections(answer or [])
+        self.selected = []
+        self._build()
+        tab = token_table(trace)
+        cand = [t for t in tab if t["reasoning"]]
+        self.select([max(cand, key=lambda t: t["w"])["index"] if cand else 0])
+
+    def _build(self):
+        import ipywidgets as W
+        tr = self.trace
+        self.multi = W.Checkbox(value=False, description="multi-select", indent=False)
+        self.layers = W.SelectionRangeSlider(options=[(str(l), l) for l in tr.layers], index=(0, len(tr.layers) - 1),
+                                             description="layers", continuous_update=False)
+        self.heads = W.Dropdown(options=["mean", "max"], value=tr.heads if tr.heads in ("mean", "max") else "mean", description="heads",
+                                layout=W.Layout(width="160px"))
+        fs = lambda name, v: W.FloatSlider(value=v, min=0.0, max=1.0, step=0.05, description=name, continuous_update=False,
+                                           readout_format=".2f", layout=W.Layout(width="260px"))
+        self.tau_t, self.tau_i, self.alpha, self.beta = fs("τ_t", 0.5), fs("τ_i", 0.5), fs("α", 0.5), fs("β", 0.5)
+        self.chips = []
+        for i, t in enumerate(tr.tokens):
+            b = W.Button(description=_chip(t), layout=W.Layout(width="auto", height="24px", padding="0 3px", margin="1px"))
+            b.on_click(lambda _, i=i: self.click(i))
+            self.chips.append(b.add_class("topo-token"))
+        self.strip = W.HBox(self.chips, layout=W.Layout(flex_flow="row wrap", max_width="900px"))
+        self.image = W.Image(format="png", layout=W.Layout(max_width="900px")).add_class("topo-attention-image")
+        self.table = W.HTML(); self.scores = W.HTML(); self.info = W.HTML()
+        for w in (self.layers, self.heads, self.tau_t, self.tau_i, self.alpha, self.beta):
+            w.observe(lambda _: self.update(), names="value")
+        self.ui = W.VBox([W.HTML("<b>reasoning tokens</b> (shaded by ReAL weight; click to show where a token looked)"),
+                          self.strip, W.HBox([self.multi, self.layers, self.heads]),
+                          W.HBox([self.tau_t, self.tau_i]), W.HBox([self.alpha, self.beta]),
+                          W.HBox([W.VBox([self.image, self.info, self.scores]), self.table])])
+
+    def _repr_mimebundle_(self, **kw): return self.ui._repr_mimebundle_(**kw)
+
+    def settings(self) -> dict:
+        "The current controls, as keyword arguments of `attention_maps` (without tokens)."
+        lo, hi = self.layers.value
+        return dict(layers=[l for l in self.trace.layers if lo <= l <= hi], heads=self.heads.value, tau_t=self.tau_t.value,
+                    tau_i=self.tau_i.value, alpha=self.alpha.value, beta=self.beta.value)
+
+    def click(self, i: int):
+        "A chip click: select token i alone, or (multi-select) add or remove it."
+        if not self.multi.value: self.select([i])
+        elif i in self.selected: self.select([t for t in self.selected if t != i] or [i])
+        else: self.select(self.selected + [i])
+
+    def select(self, tokens):
+        "Show the map of these tokens (indices; several are averaged)."
+        self.selected = _tokens(self.trace, tokens)
+        self.update()
+
+    def update(self):
+        "Recompute the maps from the trace with the current controls (no forward pass) and redraw."
+        s = self.settings()
+        self.maps = attention_maps(self.trace, self.selected, **s)
+        tab = token_table(self.trace.select(layers=s["layers"], heads=s["heads"]), s["alpha"], s["beta"])
+        real = self.maps["real"]
+        top = max([t["w"] for t in tab if t["w"] is not None] or [1.0])
+        for t, b in zip(tab, self.chips):
+            b.style.button_color = _shade(t["w"], top)
+            b.layout.border = "2px solid #d62728" if t["index"] in self.selected else "1px solid #cccccc"
+            b.tooltip = (f"#{t['index']} {t['text']!r}: S_T {t['S_T']:.3g}, S_I {t['S_I']:.2f}" +
+                         (f", w {t['w']:.2f}" if t["w"] is not None else " (not a reasoning token)") +
+                         (" · in the ReAL map" if t["index"] in real.selected and not real.fallback else ""))
+        words = " + ".join(repr(self.trace.tokens[i]) for i in self.selected[:4]) + (" …" if len(self.selected) > 4 else "")
+        titles = {"token": f"token {words}" if len(self.selected) == 1 else f"mean of {len(self.selected)} tokens",
+                  "ReAL": f"ReAL map ({len(real.selected)} token{'' if len(real.selected) == 1 else 's'}" + (", fallback)" if real.fallback else ")"),
+                  "all tokens": "all-token mean"}
+        self.image.value = figure_png(render_attention(self.row, self.maps, self.answer, titles))
+        self.info.value = ("<span style='color:#a50e0e'>no token passes τ_t and τ_i: the ReAL map falls back on the "
+                           "best-weighted token</span>" if real.fallback else
+                           f"ReAL keeps tokens {', '.join(repr(self.trace.tokens[i]) for i in real.selected[:8])}")
+        sc = sample_map_scores({k: v for k, v in self.maps.items() if k != "real"}, self.row)
+        self.scores.value = ("<table style='font-size:12px'><tr><th></th><th>pixel AUROC</th><th>pixel AUPR</th><th>AUPRO</th></tr>" +
+                             "".join(f"<tr><td>{titles[k] if k != 'token' else 'selected'}</td>" +
+                                     "".join(f"<td style='text-align:right'>{v[m]:.3f}</td>" for m in ("pixel_AUROC", "pixel_AUPR", "AUPRO")) + "</tr>"
+                                     for k, v in sc.items()) + "</table>")
+        top = sorted((t for t in tab if t["reasoning"]), key=lambda t: -t["w"])[:12]
+        self.table.value = ("<b>top reasoning tokens</b><table style='font-size:12px'><tr><th>token</th><th>S_T</th><th>S_I</th><th>w</th></tr>" +
+                            "".join(f"<tr><td><code>{html.escape(repr(t['text']))}</code></td><td>{t['S_T']:.3g}</td><td>{t['S_I']:.2f}</td>"
+                                    f"<td>{t['w']:.2f}</td></tr>" for t in top) + "</table>")
