@@ -65,6 +65,7 @@ class CappedMap:
         self.mask, self.cap, self.shape = mask, cap, mask.shape
         self.values = np.zeros(mask.shape) if values is None else values
         self.known = np.zeros(mask.shape, bool) if known is None else known   # pixels whose value is computed
+        self._padded = None                                   # the mask padded by `cap`, for the window searches
 
     @classmethod
     def of(cls, values: np.ndarray, mask: np.ndarray, cap: float = MAP_CAP) -> "CappedMap":
@@ -72,6 +73,9 @@ class CappedMap:
         return cls(mask, cap, np.asarray(values, float), np.ones(mask.shape, bool))
 
     def __getitem__(self, key):
+        if type(key[0]) is int and type(key[1]) is int:          # one pixel (the most common read)
+            if not self.known[key]: self._points(np.array([key[0]]), np.array([key[1]]))
+            return self.values[key]
         if isinstance(key, tuple) and all(isinstance(k, slice) for k in key): self._region(key)
         else: self._points(*np.broadcast_arrays(*(np.asarray(k) for k in key)))
         return self.values[key]
@@ -100,16 +104,17 @@ class CappedMap:
         if len(todo) * (side - 1) ** 2 > (box[0].stop - box[0].start + side) * (box[1].stop - box[1].start + side):
             self._region(box); return                            # many points close together: one windowed transform
         rows, cols = rows[todo], cols[todo]
-        cap2, h = self.cap ** 2, 4
+        cap2, h, c = self.cap ** 2, 4, int(np.ceil(self.cap))
+        if self._padded is None: self._padded = np.pad(self.mask, c, constant_values=True)   # outside: never background
         while len(rows):
             d = np.arange(-h, h + 1)
-            win = np.pad(self.mask, h, constant_values=True)[rows[:, None, None] + h + d[:, None], cols[:, None, None] + h + d]
+            win = self._padded[rows[:, None, None] + c + d[:, None], cols[:, None, None] + c + d]
             best = np.where(win, np.inf, d[:, None] ** 2 + d ** 2).min((1, 2))
             last = h >= self.cap
             ok = np.ones(len(rows), bool) if last else best <= h * h     # nothing nearer lies outside the window
             self.values[rows[ok], cols[ok]] = np.where(best[ok] <= cap2, np.sqrt(np.minimum(best[ok], cap2)), self.cap)
             self.known[rows[ok], cols[ok]] = True
-            rows, cols, h = rows[~ok], cols[~ok], min(2 * h, int(np.ceil(self.cap)))
+            rows, cols, h = rows[~ok], cols[~ok], min(2 * h, c)
 
     def after(self, out: np.ndarray, rows, cols) -> "CappedMap":
         "The map of `out`, which differs from this mask at `rows, cols`: values within `cap` + 1 of them are forgotten."
