@@ -21,12 +21,11 @@ from .families import get_family, family_of
 
 # %% auto #0
 __all__ = ['ANOMALY_WORDS', 'word_spans', 'token_spans', 'tokens_in', 'block_span', 'reasoning_tokens', 'answer_tokens',
-           'language_model', 'check_vision', 'check_layers', 'eager_text_attention', 'with_images',
-           'teacher_forced_inputs', 'panel_names', 'image_token_grids', 'AttentionTrace', 'upsample', 'cell_of',
-           'eval_mode', 'trace_ids', 'trace_attention', 'focus_regions', 'spatial_focus', 'real_scores', 'minmax',
-           'RealMap', 'token_weights', 'real_map', 'box_map', 'truth_map', 'auroc', 'average_precision', 'aupro',
-           'pixel_scores', 'map_methods', 'trace_rows', 'evaluate_maps', 'region_agreement', 'consistency_reward',
-           'CGROReward', 'make_cgro_reward']
+           'language_model', 'check_vision', 'check_layers', 'with_images', 'teacher_forced_inputs', 'panel_names',
+           'image_token_grids', 'AttentionTrace', 'upsample', 'cell_of', 'eval_mode', 'trace_ids', 'trace_attention',
+           'focus_regions', 'spatial_focus', 'real_scores', 'minmax', 'RealMap', 'token_weights', 'real_map', 'box_map',
+           'truth_map', 'auroc', 'average_precision', 'aupro', 'pixel_scores', 'map_methods', 'trace_rows',
+           'evaluate_maps', 'region_agreement', 'consistency_reward', 'CGROReward', 'make_cgro_reward']
 
 # %% ../nbs/10d_attention.ipynb #aa81fcdf
 ANOMALY_WORDS = (*ERROR_TYPES, *(t.replace("_", " ") for t in ERROR_TYPES), "error", "topolog", "gap", "bridge",
@@ -91,16 +90,6 @@ def check_layers(model, layers=None) -> list[int]:
     bad = [i for i in layers if not -n <= i < n]
     if bad or not layers: raise ValueError(f"layers {bad or layers} out of range: the model has {n} language layers (0..{n - 1})")
     return sorted({i % n for i in layers})
-
-@contextmanager
-def eager_text_attention(model):
-    "Run the text model with eager attention (the one that returns weights) inside the block, then restore it."
-    cfg = model.config.get_text_config()
-    before = cfg._attn_implementation
-    if before != "eager": model.set_attn_implementation({"text_config": "eager"})
-    try: yield
-    finally:
-        if before != "eager": model.set_attn_implementation({"text_config": before})
 
 # %% ../nbs/10d_attention.ipynb #a7d7066b
 def with_images(messages: list[dict], images: Sequence) -> list[dict]:
@@ -248,26 +237,43 @@ def eval_mode(model):
     finally:
         for m, t in modes: m.training = t
 
+def _completion_attention(attn, hidden, cos, sin, start: int, n: int, keep) -> "torch.Tensor":
+    "Attention weights (B, heads, n, S) of the query rows start..start+n of one layer, recomputed as eager does."
+    import sys, torch
+    rope = sys.modules[type(attn).__module__].apply_rotary_pos_emb    # the layer's own rotary embedding
+    b, s, _ = hidden.shape
+    q = attn.q_proj(hidden[:, start:start + n]).view(b, n, -1, attn.head_dim)
+    k = attn.k_proj(hidden).view(b, s, -1, attn.head_dim)
+    if hasattr(attn, "q_norm"): q, k = attn.q_norm(q), attn.k_norm(k)   # Qwen3-VL
+    q, _ = rope(q.transpose(1, 2), q.transpose(1, 2), cos[:, start:start + n], sin[:, start:start + n])
+    _, k = rope(k.transpose(1, 2), k.transpose(1, 2), cos, sin)
+    k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)           # GQA: one key head per query head
+    scores = (q.float() @ k.float().transpose(-1, -2)) * attn.scaling
+    causal = torch.arange(s, device=hidden.device)[None, :] <= torch.arange(start, start + n, device=hidden.device)[:, None]
+    allowed = causal[None, None] & keep[:, None, None, :]
+    return scores.masked_fill(~allowed, float("-inf")).softmax(-1)
+
 def _forward_capture(model, inputs: dict, layers: list[int], columns: list[np.ndarray]) -> dict:
-    "One no-grad eager forward; returns {layer: [(mean, max) per row]} of the completion rows at `columns`."
+    "One no-grad forward; returns {layer: [(head mean, head max) per row]} of the completion rows at `columns`."
     import torch
     lm, store = language_model(model), {}
     cs, lens = inputs["completion_start"], inputs["completion_lengths"]
     n = max(lens)
+    keep = inputs["attention_mask"].to(model.device).bool()
     def hook_for(layer):
-        def hook(module, args, out):
-            w = out[1] if isinstance(out, tuple) and len(out) > 1 else None
-            if w is None: raise RuntimeError("the attention layer returned no weights: eager attention is required")
-            q = w[:, :, cs - 1:cs - 1 + n, :].float()   # the queries that produced each completion token
-            mean, mx = q.mean(1), q.amax(1)
+        def hook(module, args, kwargs):
+            hidden = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
+            cos, sin = kwargs["position_embeddings"]
+            w = _completion_attention(module, hidden, cos, sin, cs - 1, n, keep)   # the queries that wrote each token
+            mean, mx = w.mean(1), w.amax(1)
             store[layer] = [(mean[b, :lens[b]][:, columns[b]].cpu().numpy(), mx[b, :lens[b]][:, columns[b]].cpu().numpy())
                             for b in range(len(lens))]
         return hook
     batch = {k: v.to(model.device) for k, v in inputs.items() if hasattr(v, "to")}
     if "pixel_values" in batch: batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
-    handles = [lm.layers[l].self_attn.register_forward_hook(hook_for(l)) for l in layers]
+    handles = [lm.layers[l].self_attn.register_forward_pre_hook(hook_for(l), with_kwargs=True) for l in layers]
     try:
-        with torch.no_grad(), eval_mode(model), eager_text_attention(model):
+        with torch.no_grad(), eval_mode(model):
             model(**batch, use_cache=False, logits_to_keep=1)
     finally:
         for h in handles: h.remove()
