@@ -68,19 +68,33 @@ def failure_explorer(split: Path, pred: Path, repeats: int) -> list[tuple[str, f
 
 
 def attention_explorer(repeats: int) -> list[tuple[str, float, float]]:
-    try: from topo_r1.widgets import AttentionExplorer
+    "AttentionExplorer on the tiny Qwen2.5-VL: a 256 px toy row on a 16×16 token grid, a ~200-token completion."
+    try: from topo_r1.widgets import AttentionExplorer, attention_maps
     except ImportError: return []
+    from topo_r1.answer import format_completion, make_reasoning
+    from topo_r1.attention import real_map
     from topo_r1.vlm import tiny_vlm, toy_row
-    model, processor = tiny_vlm("qwen2_5_vl", seed=0)
-    row = toy_row(96, rng=0, sample_id="bench")
-    t = time.perf_counter()
-    ax = AttentionExplorer(model, processor, row, completion="<think>I find one topological error: a broken connection, "
-                           "a gap in the middle.</think><answer>[]</answer>")
-    rows = [("open AttentionExplorer (tiny Qwen2.5-VL, given completion: one traced pass)", time.perf_counter() - t, float("nan"))]
-    vals = [0.1, 0.3, 0.5, 0.7]
-    k = iter(range(10 ** 6))
-    w, c, _ = timed(lambda: setattr(ax.tau_t, "value", vals[next(k) % len(vals)]), repeats * 4)
-    rows.append(("move the τ_t slider: ReAL map updated (no forward pass)", w, c))
+    model, processor = tiny_vlm("qwen2_5_vl", seed=0, vision_patch_size=8, num_hidden_layers=4, min_pixels=256 * 256,
+                                max_pixels=256 * 256)
+    row = toy_row(256, rng=0, sample_id="bench")
+    dets = row["detections"] * 3
+    comp = format_completion(dets, make_reasoning(dets, (256, 256), "roads") + " I check every junction once more.")
+    t, c = time.perf_counter(), time.process_time()
+    ax = AttentionExplorer(model, processor, row, comp)
+    tr = ax.trace
+    rows = [(f"open AttentionExplorer (one traced pass; {len(tr.tokens)} tokens, grid {tr.grid_shape})",
+             time.perf_counter() - t, time.process_time() - c)]
+    vals = iter([0.1, 0.3, 0.5, 0.7] * (repeats * 4))
+    w, c, _ = timed(lambda: setattr(ax.tau_t, "value", next(vals)), repeats * 4)
+    rows.append(("move the τ_t slider: maps, chips, tables and figure updated (no forward pass)", w, c))
+    vals = iter([0.1, 0.3, 0.5, 0.7] * (repeats * 4))
+    w, c, _ = timed(lambda: real_map(tr, tau_t=next(vals)), repeats * 4)
+    rows.append(("  of which the ReAL map itself (`real_map`)", w, c))
+    w, c, _ = timed(lambda: attention_maps(tr, tr.reasoning[0]), repeats * 4)
+    rows.append(("  of which the three maps (`attention_maps`)", w, c))
+    k = iter(list(tr.reasoning) * repeats * 4)
+    w, c, _ = timed(lambda: ax.chips[next(k)].click(), repeats * 4)
+    rows.append(("click a token chip", w, c))
     return rows
 
 

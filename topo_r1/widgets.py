@@ -225,6 +225,19 @@ def align_predictions(ids: list[str],   # the split's sample ids, in order
     return by_id, problems
 
 # %% ../nbs/13_widgets.ipynb #ca711913
+_ROW = {t: k for k, t in enumerate(CONFUSION_ROWS)}
+_COL = {t: k for k, t in enumerate(CONFUSION_COLS)}
+
+def _confusion(records: list[dict], p: list, g: list, tau: float, c: dict) -> np.ndarray:
+    "One image's `type_confusion` counts, read off its outcome records unless both answers and truths are left over."
+    if c["FP"] and c["FN"]: return np.asarray(type_confusion([p], [g], tau)["counts"])   # cross-type matching needed
+    m = np.zeros((len(CONFUSION_ROWS), len(CONFUSION_COLS)), int)
+    for r in records:   # the same matching: TP on the diagonal, left-over answers on no truth, missed truths
+        if r["outcome"] == "TP": m[_ROW[r["type"]], _COL[r["type"]]] += 1
+        elif r["outcome"] == "FN": m[_ROW["missed"], _COL[r["type"]]] += 1
+        else: m[_ROW[r["type"]], _COL["background"]] += 1
+    return m
+
 def sample_table(meta: list[dict],   # `split_meta` rows
                  by_id: dict,        # sample_id -> prediction row (`align_predictions`)
                  tau: float = TYPE_TAU, # IoU threshold
@@ -241,7 +254,7 @@ def sample_table(meta: list[dict],   # `split_meta` rows
         c = outcome_counts(rs)
         err = by_id[m["sample_id"]].get("error")
         out.append(dict(m, records=rs, TP=c["TP"], FP=c["FP"], FN=c["FN"], f1=prf(c["TP"], c["FP"], c["FN"])[2],
-                        confusion=np.asarray(type_confusion([p], [g], tau)["counts"]),
+                        confusion=_confusion(rs, p, g, tau, c),
                         failure=bool(err) or any(r["outcome"] != "TP" for r in rs), error=err,
                         has_completion=isinstance(by_id[m["sample_id"]].get("completion"), str)))
     return out
@@ -639,24 +652,35 @@ def sample_map_scores(maps: dict, # name -> H × W map (`attention_maps`)
         out[k] = s
     return out
 
+def _clim(m: np.ndarray) -> tuple[float, float]:
+    lo, hi = float(m.min()), float(m.max())           # each map on its own range: raw attention weights are small
+    return lo, (hi if hi > lo else lo + 1)
+
 def render_attention(row: dict,        # the sample (image, mask, detections)
                      maps: dict,       # name -> H × W map in [0, 1] (`attention_maps`)
                      answer=None,      # the answered detections (mask pixels), drawn dashed
                      titles: dict | None = None, # name -> panel title
                      size: float = 2.6,
+                     fig=None,         # a Figure this function drew before for the same row and panels: updated in place
                     ):
     "A Figure: each map (colours spanning its own min..max) over the greyed image, truth boxes solid, answers dashed."
     from matplotlib.figure import Figure
-    img, mask, _ = sample_arrays(row)
     names = [k for k, m in maps.items() if isinstance(m, np.ndarray)]
+    drawn = getattr(fig, "_topo_overlays", None)
+    if drawn is not None and list(drawn) == names:      # the slider path: new data and titles, same axes
+        for k, (ax, im) in drawn.items():
+            im.set_data(maps[k]); im.set_clim(*_clim(maps[k])); ax.set_title((titles or {}).get(k, k), fontsize=8)
+        return fig
+    img, mask, _ = sample_arrays(row)
     fig = Figure(figsize=(size * len(names), size + 0.4), dpi=100)
     axes = np.atleast_1d(fig.subplots(1, len(names)))
     grey = img.mean(-1) if img.ndim == 3 else img
+    fig._topo_overlays = {}
     for ax, k in zip(axes, names):
         m = maps[k]
         if m.shape != mask.shape: raise ValueError(f"map {k!r} has shape {m.shape}, the mask {mask.shape}")
-        lo, hi = float(m.min()), float(m.max())           # each map on its own range: raw attention weights are small
-        ax.imshow(grey, cmap="gray"); ax.imshow(m, cmap="inferno", alpha=0.6, vmin=lo, vmax=hi if hi > lo else lo + 1)
+        ax.imshow(grey, cmap="gray")
+        fig._topo_overlays[k] = (ax, ax.imshow(m, cmap="inferno", alpha=0.6, vmin=_clim(m)[0], vmax=_clim(m)[1]))
         draw_detections(ax, row["detections"], "solid"); draw_detections(ax, answer or [], "dashed")
         ax.set_title((titles or {}).get(k, k), fontsize=8); ax.set_xticks([]); ax.set_yticks([])
     fig.subplots_adjust(left=0.01, right=0.99, top=0.86, bottom=0.02, wspace=0.05)
@@ -772,17 +796,20 @@ class AttentionExplorer:
         tab = token_table(self.trace.select(layers=s["layers"], heads=s["heads"]), s["alpha"], s["beta"])
         real = self.maps["real"]
         top = max([t["w"] for t in tab if t["w"] is not None] or [1.0])
-        for t, b in zip(tab, self.chips):
-            b.style.button_color = _shade(t["w"], top)
-            b.layout.border = "2px solid #d62728" if t["index"] in self.selected else "1px solid #cccccc"
-            b.tooltip = (f"#{t['index']} {t['text']!r}: S_T {t['S_T']:.3g}, S_I {t['S_I']:.2f}" +
-                         (f", w {t['w']:.2f}" if t["w"] is not None else " (not a reasoning token)") +
-                         (" · in the ReAL map" if t["index"] in real.selected and not real.fallback else ""))
+        for t, b in zip(tab, self.chips):   # only changed chips are sent to the browser (hundreds of tokens)
+            state = (_shade(t["w"], top), "2px solid #d62728" if t["index"] in self.selected else "1px solid #cccccc",
+                     f"#{t['index']} {t['text']!r}: S_T {t['S_T']:.3g}, S_I {t['S_I']:.2f}" +
+                     (f", w {t['w']:.2f}" if t["w"] is not None else " (not a reasoning token)") +
+                     (" · in the ReAL map" if t["index"] in real.selected and not real.fallback else ""))
+            if getattr(b, "_topo_state", None) != state:
+                b.style.button_color, b.layout.border, b.tooltip = state
+                b._topo_state = state
         words = " + ".join(repr(self.trace.tokens[i]) for i in self.selected[:4]) + (" …" if len(self.selected) > 4 else "")
         titles = {"token": f"token {words}" if len(self.selected) == 1 else f"mean of {len(self.selected)} tokens",
                   "ReAL": f"ReAL map ({len(real.selected)} token{'' if len(real.selected) == 1 else 's'}" + (", fallback)" if real.fallback else ")"),
                   "all tokens": "all-token mean"}
-        self.image.value = figure_png(render_attention(self.row, self.maps, self.answer, titles))
+        self._fig = render_attention(self.row, self.maps, self.answer, titles, fig=getattr(self, "_fig", None))
+        self.image.value = figure_png(self._fig)
         self.info.value = ("<span style='color:#a50e0e'>no token passes τ_t and τ_i: the ReAL map falls back on the "
                            "best-weighted token</span>" if real.fallback else
                            f"ReAL keeps tokens {', '.join(repr(self.trace.tokens[i]) for i in real.selected[:8])}")
