@@ -164,7 +164,7 @@ def test_quickstart_writes_a_report(tmp_settings):
     ("sft", {"max_steps": 1, "eval_limit": 2, "max_new_tokens": 8}),
     ("grpo", {"max_steps": 1, "num_generations": 2, "eval_limit": 2, "max_new_tokens": 8, "phi_kind": "raw"}),
     ("reward_ablation", {"max_steps": 1, "num_generations": 2, "eval_limit": 2, "max_new_tokens": 8,
-                         "variants": ["piecewise+cldice", "raw"]}),
+                         "variants": ["piecewise+cldice", "raw+cgro"]}),
 ])
 def test_training_experiments(name, params, tmp_settings):
     d = run_experiment(name, params, progress=False)
@@ -172,5 +172,6 @@ def test_training_experiments(name, params, tmp_settings):
     assert "F1@0.3" in m and "aF1" in m
     if name == "grpo": assert isinstance(m["mean_reward"], float)
     if name == "reward_ablation":
-        assert set(m["variants"]) == {"piecewise+cldice", "raw"} and m["best_variant"] in m["variants"]
+        assert set(m["variants"]) == {"piecewise+cldice", "raw+cgro"} and m["best_variant"] in m["variants"]
         assert all(isinstance(v["mean_reward"], float) for v in m["variants"].values())
+        assert all({"ReAL_pixel_AUROC", "ROAM"} <= set(v) for v in m["variants"].values())
