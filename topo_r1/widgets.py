@@ -18,16 +18,16 @@ from .metrics import (CONFUSION_COLS, CONFUSION_ROWS, FP_OUTCOMES, OUTCOMES, TYP
                              outcome_counts, prf, read_predictions, type_confusion)
 from .rewards import REWARD_WEIGHTS, prepare_truth, roam_score, score_answer
 from .families import family_of, get_family
-from .vlm import generate
-from .attention import (AttentionTrace, pixel_scores, real_map, real_scores, token_weights, trace_attention,
+from .vlm import generate, load_vlm, trained_prompt
+from .attention import (AttentionTrace, block_span, pixel_scores, real_map, real_scores, token_weights, trace_attention,
                                truth_map, upsample)
 
 # %% auto #0
-__all__ = ['DIFF_COLORS', 'NEEDED_COLUMNS', 'META_COLUMNS', 'SORTS', 'ALL', 'PRED_ORDER', 'sample_arrays', 'diff_picture',
-           'render_sample', 'figure_png', 'split_meta', 'check_sizes', 'pred_rows', 'align_predictions', 'sample_table',
-           'filter_samples', 'sort_samples', 'confusion_counts', 'completion_html', 'reward_terms', 'reward_html',
-           'demo_predictions', 'FailureExplorer', 'run_files', 'token_table', 'attention_maps', 'sample_map_scores',
-           'render_attention', 'AttentionExplorer']
+__all__ = ['DIFF_COLORS', 'NEEDED_COLUMNS', 'META_COLUMNS', 'SORTS', 'ALL', 'PRED_ORDER', 'STAGES', 'sample_arrays',
+           'diff_picture', 'render_sample', 'figure_png', 'split_meta', 'check_sizes', 'pred_rows', 'align_predictions',
+           'sample_table', 'filter_samples', 'sort_samples', 'confusion_counts', 'completion_html', 'reward_terms',
+           'reward_html', 'demo_predictions', 'FailureExplorer', 'run_files', 'token_table', 'attention_maps',
+           'sample_map_scores', 'render_attention', 'run_model', 'AttentionExplorer']
 
 # %% ../nbs/13_widgets.ipynb #4aae0a1d
 DIFF_COLORS = {"same": (0.55, 0.55, 0.55), "removed": (0.90, 0.60, 0.0), "added": (0.0, 0.45, 0.70)}  # clean vs corrupted
@@ -698,6 +698,22 @@ def _shade(w, top: float = 1.0) -> str:
     u = float(np.clip(w / top, 0, 1)) if top > 0 else 0.0
     return f"rgb(255,{int(255 - 120 * u)},{int(255 - 230 * u)})"
 
+STAGES = ("grpo", "sft")   # a run folder's trained models, the last stage first
+
+def run_model(run_dir,                  # an experiment run folder
+              stage: str | None = None, # "grpo", "sft" or another subfolder holding a model (default: the last stage)
+             ) -> tuple[Path, Path]:
+    "(the trained model's folder, its PRED file) of a run folder: `<stage>/` with a config.json and `PRED_<stage>.jsonl`."
+    d = Path(run_dir)
+    if not d.is_dir(): raise FileNotFoundError(f"no run folder at {d}")
+    have = [p.name for p in sorted(d.iterdir()) if (p / "config.json").is_file()]
+    if stage is None: stage = next((s for s in STAGES if s in have), have[0] if have else None)
+    if stage is None or stage not in have:
+        raise FileNotFoundError(f"no trained model {stage or ''} in {d} (folders with a config.json: {have})")
+    pred = next((p for p in (d / f"PRED_{stage}.jsonl", d / "PRED.jsonl") if p.is_file()), None)
+    if pred is None: raise FileNotFoundError(f"no PRED_{stage}.jsonl or PRED.jsonl in {d}")
+    return d / stage, pred
+
 class AttentionExplorer:
     "Click a reasoning token to see where it looked; tune ReAL's layers, heads and thresholds live, on one trace."
     def __init__(self, model, processor,   # a VLM and its processor (`topo_r1.vlm.load_vlm`, `tiny_vlm`)
@@ -730,6 +746,36 @@ class AttentionExplorer:
         if answer is None:
             answer = parse_completion(trace.completion, image_hw=trace.shape).detections
         self._open(trace, row, answer)
+        return self
+
+    @classmethod
+    def from_run(cls, run_dir,            # an experiment run folder with a trained model (`topo-r1 run quickstart`)
+                 sample=0,                # the test row: its position in the run's predictions, or its sample_id
+                 stage: str | None = None, # which trained model: "grpo", "sft", ... (default: the last stage)
+                 **kw,                    # more `AttentionExplorer` options (layers, max_new_tokens)
+                ) -> "AttentionExplorer":
+        "The explorer of one sample of a run folder: its last trained model, traced on its own answer (see `run_model`)."
+        model_dir, pred_path = run_model(run_dir, stage)
+        split, _ = run_files(run_dir, pred_path.name)
+        preds = [r for r in pred_rows(pred_path) if r.get("sample_id") is not None]
+        ids = [str(r["sample_id"]) for r in preds]
+        if isinstance(sample, (int, np.integer)) and not isinstance(sample, bool):
+            if not 0 <= sample < len(ids): raise ValueError(f"sample {sample} is out of range: {pred_path.name} has {len(ids)} rows")
+            sid = ids[sample]
+        elif str(sample) in ids: sid = str(sample)
+        else: raise ValueError(f"sample {sample!r} is not in {pred_path.name} (it has e.g. {ids[:3]})")
+        ds = load_split(split, "test", columns=NEEDED_COLUMNS)
+        k = [str(x) for x in (ds["sample_id"] if hasattr(ds, "column_names") else [r["sample_id"] for r in ds])].index(sid)
+        row = ds[k]
+        model, processor, adapter = load_vlm(model_dir)
+        tp = trained_prompt(model_dir)
+        comp = completion_text(preds[ids.index(sid)].get("completion") or "")
+        own = block_span(comp, "think") is not None and comp[slice(*block_span(comp, "think"))].strip()
+        if not own: comp = adapter.completion(row, tp["view"], processor)   # teacher-force the reference instead
+        self = cls(model, processor, row, comp, view=tp["view"], system_prompt=tp["system_prompt"], **kw)
+        self.source = f"{model_dir.name} model of {Path(run_dir).name}, sample {sid}: " + (
+            "its own answer" if own else "the reference completion (its own answer has no reasoning to trace)")
+        self.source_label.value = f"<i>{html.escape(self.source)}</i>"
         return self
 
     def _open(self, trace: AttentionTrace, row: dict, answer):
@@ -765,7 +811,8 @@ class AttentionExplorer:
         self.table = W.HTML(); self.scores = W.HTML(); self.info = W.HTML()
         for w in (self.layers, self.heads, self.tau_t, self.tau_i, self.alpha, self.beta):
             w.observe(lambda _: self.update(), names="value")
-        self.ui = W.VBox([W.HTML("<b>reasoning tokens</b> (shaded by ReAL weight; click to show where a token looked)"),
+        self.source_label = W.HTML()
+        self.ui = W.VBox([self.source_label, W.HTML("<b>reasoning tokens</b> (shaded by ReAL weight; click to show where a token looked)"),
                           self.strip, W.HBox([self.multi, self.layers, self.heads]),
                           W.HBox([self.tau_t, self.tau_i]), W.HBox([self.alpha, self.beta]),
                           W.HBox([W.VBox([self.image, self.info, self.scores]), self.table])])
