@@ -125,7 +125,9 @@ def main():
         Path(ns.json).write_text(json.dumps({"args": {k: v for k, v in vars(ns).items() if k != "one"},
                                              "rates": {f"{c}/{w}": r for (c, w), r in rate.items()},
                                              "stages_ms": stages,
-                                             "runs": {f"{c}/{w}": v for (c, w), v in runs.items()}}, indent=1, default=str))
+                                             "runs": {f"{c}/{w}": [{k: r[k] for k in ("samples", "seconds", "stages_cpu", "scenes")}
+                                                                   for r in v] for (c, w), v in runs.items()}},
+                                            indent=1, default=str))
         print(f"\nwrote {ns.json}")
 
 
