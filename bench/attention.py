@@ -14,7 +14,8 @@
 
 `maps`: on held-out rows of the easy curriculum (bench/learning.py's split), each checkpoint traces its own greedy
 answers and every map method of `topo_r1.attention.map_methods` is scored (`pixel_scores`) against the error boxes;
-the random-initialised tiny model (teacher-forced on the targets) is the control.
+the random-initialised tiny model (teacher-forced on the targets) is the control. ReAL is also scored at the
+thresholds of --taus (tau_t = tau_i), on the same traces.
 
 `cgro`: GRPO and GRPO + CGRO from one SFT checkpoint, same steps, --repeats seeds each: detection F1@0.3, pixel
 AUROC of the ReAL map, and ROAM agreement of the greedy answers.
@@ -171,7 +172,7 @@ def _split(path=None, n=96):
     return split, load_rows(split, "test", n)
 
 
-def map_table(spec, rows, max_new_tokens=96, progress=False) -> dict:
+def map_table(spec, rows, max_new_tokens=96, progress=False, taus=()) -> dict:
     "Trace a checkpoint's greedy answers on `rows` and score every map method; a random 'tiny' is teacher-forced."
     import torch
     random_tiny = str(spec).startswith("tiny")
@@ -191,16 +192,18 @@ def map_table(spec, rows, max_new_tokens=96, progress=False) -> dict:
     traces = trace_rows(model, proc, rows, texts, view=view, system_prompt=sp, progress=progress)
     trace_s = time.perf_counter() - t
     res = evaluate_maps(traces, rows, answers, classical)
+    for tau in taus:   # ReAL's thresholds swept on the same traces (no new forward pass)
+        res[f"ReAL tau={tau:g}"] = evaluate_maps(traces, rows, tau_t=tau, tau_i=tau)["ReAL"]
     grid = next(tr.grid_shape for tr in traces if tr is not None)
     return {"methods": res, "n_traced": sum(t is not None for t in traces), "grid": list(grid), "view": view,
             "trace_s_per_row": trace_s / len(rows), "completions": texts}
 
 
-def run_maps(checkpoints: dict, split=None, n=96) -> dict:
+def run_maps(checkpoints: dict, split=None, n=96, taus=()) -> dict:
     split, rows = _split(split, n)
     out = {"split": str(split), "n": len(rows), "checkpoints": {}}
     for name, spec in {"random init (control)": "tiny", **checkpoints}.items():
-        r = map_table(spec, rows); r.pop("completions")
+        r = map_table(spec, rows, taus=taus); r.pop("completions")
         out["checkpoints"][name] = r
         print(f"\n### {name}: {r['n_traced']} of {len(rows)} traced, grid {r['grid']}, view {r['view']}")
         print(table(r["methods"], label="map"))
@@ -253,6 +256,7 @@ def main(argv=None):
     pp.add_argument("--from-sft", default=None, help="an SFT folder whose model writes reasoning (default: the random tiny model)")
     pm = sub.add_parser("maps"); pm.add_argument("--checkpoint", nargs="*", default=[], metavar="NAME=DIR")
     pm.add_argument("--n", type=int, default=96); pm.add_argument("--split", default=None)
+    pm.add_argument("--taus", nargs="*", type=float, default=[0.0, 0.25, 0.75], help="ReAL thresholds (tau_t = tau_i) also scored")
     pc = sub.add_parser("cgro"); pc.add_argument("--from-sft", required=True); pc.add_argument("--grpo-steps", type=int, default=100)
     pc.add_argument("--repeats", type=int, default=3); pc.add_argument("--n", type=int, default=96)
     pc.add_argument("--seed", type=int, default=0); pc.add_argument("--workdir", default=None)
@@ -273,7 +277,7 @@ def main(argv=None):
         print(f"GRPO step: {share['grpo_s'] / share['steps']:.2f} s, with CGRO {share['grpo_cgro_s'] / share['steps']:.2f} s: "
               f"CGRO share {share['cgro_share']:.0%} (junk completions skipped: {share['junk']})")
     elif ns.cmd == "maps":
-        res = run_maps(dict(c.split("=", 1) for c in ns.checkpoint), ns.split, ns.n)
+        res = run_maps(dict(c.split("=", 1) for c in ns.checkpoint), ns.split, ns.n, ns.taus)
     else:
         res = run_cgro(ns.from_sft, ns.grpo_steps, ns.repeats, ns.n, ns.seed, ns.workdir, ns.grpo_set)
     RESULTS.mkdir(exist_ok=True)
