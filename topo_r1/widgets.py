@@ -339,7 +339,8 @@ def completion_html(completion,             # the completion (str or TRL message
             out.append(f'<span style="{style}">{html.escape(s)}</span>')
             pos = m.end()
         if text[pos:].strip(): out.append(f'<span style="{_STYLE["bad"]}">{html.escape(text[pos:])}</span>')
-        parts.append('<div style="white-space:pre-wrap;font-family:monospace;font-size:11px">' + "".join(out) + "</div>")
+        parts.append('<div style="white-space:pre-wrap;font-family:monospace;font-size:11px">' + ("".join(out) or
+                     f'<span style="{_STYLE["bad"]}">(an empty completion)</span>') + "</div>")
     if problems:
         parts.append('<ul style="color:#a50e0e;margin:2px 0">' + "".join(f"<li>{html.escape(p)}</li>" for p in problems) + "</ul>")
     elif completion is not None and not error:
