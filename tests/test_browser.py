@@ -136,7 +136,7 @@ def _loaded(page, selector: str):
                            arg=selector, timeout=WAIT_MS)
 
 
-def test_explorers_in_jupyterlab(lab, browser):
+def test_explorers_in_jupyterlab(browser, lab):   # the browser first: no server is started for a skip
     url, token, d = lab
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
     try:
