@@ -174,3 +174,16 @@ def test_capped_map_reads_equal_the_full_transform():
             out = mask.copy(); rr, cc = rng.integers(0, shape[0], 5), rng.integers(0, shape[1], 5); out[rr, cc] = ~out[rr, cc]
             changed = np.nonzero(out != mask)
             if len(changed[0]): np.testing.assert_array_equal(np.asarray(lazy.after(out, *changed)), _capped_edt(out))
+
+
+def test_capped_map_any_below():
+    from topo_r1.inject import CappedMap, _capped_edt
+    from scipy import ndimage as ndi
+    rng = np.random.default_rng(22)
+    for _ in range(60):
+        m = ndi.binary_dilation(rng.random((64, 64)) < 0.01, iterations=int(rng.integers(0, 6)))
+        lazy, full = CappedMap(~m), _capped_edt(~m)
+        if rng.random() < 0.5: lazy[10:30, 10:30]
+        r, c = rng.integers(0, 64, 30), rng.integers(0, 64, 30)
+        t = float(rng.uniform(0.5, 20))
+        assert lazy.any_below(r, c, t) == bool((full[r, c] < t).any())

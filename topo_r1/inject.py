@@ -116,6 +116,20 @@ class CappedMap:
             self.known[rows[ok], cols[ok]] = True
             rows, cols, h = rows[~ok], cols[~ok], min(2 * h, c)
 
+    def any_below(self, rows, cols, t: float) -> bool:
+        "Is the map below `t` at any of the pixels `rows, cols`? Known values are read; the rest by a window of `t`."
+        if t > self.cap: return bool((self[rows, cols] < t).any())   # capped values: the window search would not do
+        rows, cols = np.asarray(rows, np.int64).ravel(), np.asarray(cols, np.int64).ravel()
+        known = self.known[rows, cols]
+        if (self.values[rows[known], cols[known]] < t).any(): return True
+        rows, cols, h = rows[~known], cols[~known], int(np.ceil(t))
+        if not len(rows): return False
+        c = int(np.ceil(self.cap))
+        if self._padded is None: self._padded = np.pad(self.mask, c, constant_values=True)
+        d = np.arange(-h, h + 1)
+        win = self._padded[rows[:, None, None] + c + d[:, None], cols[:, None, None] + c + d]
+        return bool((~win & (np.sqrt(d[:, None] ** 2 + d ** 2) < t)).any())   # a False pixel nearer than `t`
+
     def after(self, out: np.ndarray, rows, cols) -> "CappedMap":
         "The map of `out`, which differs from this mask at `rows, cols`: values within `cap` + 1 of them are forgotten."
         known = self.known.copy()
@@ -314,7 +328,7 @@ def inject_extra_branch(mask, rng=None) -> np.ndarray | None:
             if not ((path[:, 0] >= 2) & (path[:, 0] < h - 2) & (path[:, 1] >= 2) & (path[:, 1] < w - 2)).all(): continue
             outside = np.arange(len(path)) > r + rb + 2
             pi = np.round(path).astype(int)
-            if (site.clearance[pi[outside, 0], pi[outside, 1]] < rb + 3).any(): continue
+            if site.clearance.any_below(pi[outside, 0], pi[outside, 1], rb + 3): continue
             if site.forbidden[pi[:, 0], pi[:, 1]].any(): continue
             out = site.mask | tube(site.shape, path, np.linspace(rb, max(0.6, rb * 0.6), len(path)))
             if _plausible(site, out, "extra_branch"): return out
