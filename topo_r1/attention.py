@@ -414,7 +414,7 @@ def real_map(trace: AttentionTrace,
              words: Sequence[str] = ANOMALY_WORDS,
              grid: bool = False,    # return the map on the token grid instead of the mask's pixels
             ) -> RealMap:
-    "ReAL's anomaly map: the w_r-weighted sum of the selected reasoning tokens' image attention, scaled to [0, 1]."
+    "ReAL's anomaly map: the w_r-weighted mean of the selected reasoning tokens' image attention (in [0, 1], unstretched)."
     if select not in ("both", "text", "image"): raise ValueError(f"select must be 'both', 'text' or 'image', got {select!r}")
     cand, nt, ni, w = token_weights(trace, alpha, beta, words)
     keep = ((nt > tau_t) | (select == "image")) & ((ni > tau_i) | (select == "text"))
@@ -425,8 +425,7 @@ def real_map(trace: AttentionTrace,
     ws = ws if ws.sum() > 0 else np.ones(len(sel))
     g = np.tensordot(ws / ws.sum(), trace.image_attn[sel], axes=1)
     m = g if grid else upsample(g, trace.shape) if trace.shape is not None else g
-    return RealMap(minmax(m.ravel()).reshape(m.shape) if m.max() > m.min() else np.zeros_like(m), sel,
-                   fallback or not cand, ws)
+    return RealMap(np.clip(m, 0, 1), sel, fallback or not cand, ws)
 
 # %% ../nbs/10d_attention.ipynb #345148f8
 def box_map(detections, # detections (wire dicts or `Detection`s) in mask pixels
