@@ -142,6 +142,11 @@ def test_cgro_reward_with_trl_style_arguments(tiny):
                  log_metric=lambda k, v: logged.update({k: v}), trainer_state=None)
     assert len(out) == 4 and out[3] == 0.0 and all(0 <= v <= 1 for v in out)
     assert logged["cgro_reward/junk"] == pytest.approx(0.25)
+    # TRL 1.x hands rewards the prompts with their images already filled in, and the images column as well
+    filled = [with_images(m, i) for m, i in msgs]
+    again = reward(completions[:3], prompts=filled, images=[i for _, i in msgs], detections=[r["detections"] for r in rows],
+                   completion_ids=ids[:3])
+    assert again == pytest.approx(out[:3])
 
 @pytest.mark.slow
 def test_grpo_trains_with_cgro_and_logs_it(tmp_path):

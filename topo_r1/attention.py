@@ -93,15 +93,18 @@ def check_layers(model, layers=None) -> list[int]:
 
 # %% ../nbs/10d_attention.ipynb #a7d7066b
 def with_images(messages: list[dict], images: Sequence) -> list[dict]:
-    "A copy of chat `messages` whose image placeholders carry `images`, in order (what the processor tokenises)."
+    "A copy of chat `messages` whose empty image placeholders carry `images`, in order (what the processor tokenises)."
+    empty = sum(c.get("type") == "image" and c.get("image") is None
+                for m in messages if isinstance(m["content"], list) for c in m["content"])
+    if empty == 0: return [dict(m) for m in messages]   # the images are in already (TRL fills them before rewards)
     images, out = list(images), []
+    if len(images) != empty: raise ValueError(f"{len(images)} images for {empty} image placeholders in the messages")
     for m in messages:
         content = m["content"]
         if isinstance(content, list):
             content = [dict(c, image=images.pop(0)) if c.get("type") == "image" and c.get("image") is None else c
                        for c in content]
         out.append(dict(m, content=content))
-    if images: raise ValueError(f"{len(images)} more images than image placeholders in the messages")
     return out
 
 def teacher_forced_inputs(processor,
