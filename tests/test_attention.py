@@ -178,3 +178,14 @@ def test_attention_experiment_writes_table_gallery_and_traces(tmp_settings):
     for fig in ("gallery", "tokens"): assert (d / f"{fig}.png").stat().st_size > 1000
     saved = sorted((d / "traces").glob("*.json"))
     assert len(saved) == 2 and AttentionTrace.load(saved[0]).image_attn.shape[1:] == (9, 9)
+
+def test_trace_inside_a_bf16_autocast_training_step(tiny):
+    "GRPO runs rewards inside TRL's bf16 autocast: the trace still computes its weights in fp32."
+    fam, model, proc = tiny
+    row = toy_row(128, rng=0)
+    comp = FAMILIES[fam].completion(row, "pair", proc)
+    plain = trace_attention(model, proc, row, comp)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        cast = trace_attention(model, proc, row, comp)
+    assert cast.image_attn.dtype == np.float32
+    np.testing.assert_allclose(cast.image_attn, plain.image_attn, atol=0.02)

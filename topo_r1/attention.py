@@ -248,10 +248,11 @@ def _completion_attention(attn, hidden, cos, sin, start: int, n: int, keep) -> "
     q = attn.q_proj(hidden[:, start:start + n]).view(b, n, -1, attn.head_dim)
     k = attn.k_proj(hidden).view(b, s, -1, attn.head_dim)
     if hasattr(attn, "q_norm"): q, k = attn.q_norm(q), attn.k_norm(k)   # Qwen3-VL
-    q, _ = rope(q.transpose(1, 2), q.transpose(1, 2), cos[:, start:start + n], sin[:, start:start + n])
-    _, k = rope(k.transpose(1, 2), k.transpose(1, 2), cos, sin)
+    q, k = q.float().transpose(1, 2), k.float().transpose(1, 2)
+    q, _ = rope(q, q, cos[:, start:start + n], sin[:, start:start + n])
+    _, k = rope(k, k, cos, sin)
     k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)           # GQA: one key head per query head
-    scores = (q.float() @ k.float().transpose(-1, -2)) * attn.scaling
+    scores = (q @ k.transpose(-1, -2)) * attn.scaling
     causal = torch.arange(s, device=hidden.device)[None, :] <= torch.arange(start, start + n, device=hidden.device)[:, None]
     allowed = causal[None, None] & keep[:, None, None, :]
     return scores.masked_fill(~allowed, float("-inf")).softmax(-1)
@@ -267,8 +268,9 @@ def _forward_capture(model, inputs: dict, layers: list[int], columns: list[np.nd
         def hook(module, args, kwargs):
             hidden = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
             cos, sin = kwargs["position_embeddings"]
-            w = _completion_attention(module, hidden, cos, sin, cs - 1, n, keep)   # the queries that wrote each token
-            mean, mx = w.mean(1), w.amax(1)
+            with torch.autocast(hidden.device.type, enabled=False):   # fp32 even inside a bf16 training step
+                w = _completion_attention(module, hidden, cos.float(), sin.float(), cs - 1, n, keep)
+            mean, mx = w.float().mean(1), w.float().amax(1)
             store[layer] = [(mean[b, :lens[b]][:, columns[b]].cpu().numpy(), mx[b, :lens[b]][:, columns[b]].cpu().numpy())
                             for b in range(len(lens))]
         return hook
