@@ -152,12 +152,13 @@ def test_zero_shot_tiny(toy_split, tmp_settings):
 
 @pytest.mark.slow
 def test_quickstart_writes_a_report(tmp_settings):
-    d = run_experiment("quickstart", {"sft_steps": 1, "grpo_steps": 1, "num_generations": 2, "eval_limit": 2,
-                                      "max_new_tokens": 16}, progress=False)
+    d = run_experiment("quickstart", {"n_train": 16, "n_rl": 16, "vision_warmup_steps": 1, "sft_steps": 1, "grpo_steps": 1,
+                                      "num_generations": 2, "eval_limit": 2, "max_new_tokens": 16}, progress=False)
     report = (d / "report.md").read_text()
     assert "| stage |" in report and "VLM: SFT + GRPO" in report and "baseline: empty" in report
     for fig in ("data", "sft_loss", "grpo_reward", "answers"): assert (d / f"{fig}.png").exists()
     assert "F1@0.3" in json.loads((d / "metrics.json").read_text())
+    assert "## How far this is" in report and "Against the paper" in report and (d / "sft" / "vision_warmup.json").is_file()
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name,params", [
