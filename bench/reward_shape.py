@@ -1,6 +1,6 @@
 """Does the Topo-R1 reward pay for hedging with bigger boxes? Expected reward per box scale, per term.
 
-    .venv/bin/python bench/reward_shape.py [--samples 12] [--draws 40] [--seed 0]
+    .venv/bin/python bench/reward_shape.py [--samples 12] [--draws 40] [--seed 0] [--displacements 1 0.5]
 
 Vessel masks (256 px) with one broken connection whose box sits away from the border. An answer is one box of the
 right type, `scale` × the true area (same aspect), centred at the truth displaced uniformly by up to `d` box sides
@@ -62,11 +62,11 @@ def answers(sample, scale, d, n, rng):
     return g, out
 
 
-def measure(samples, n=40, seed=0) -> dict:
+def measure(samples, n=40, seed=0, displacements=DISPLACEMENTS) -> dict:
     "{(d, scale): {column: list of values over all draws}}."
     raw, flat = make_topo_reward(phi_kind="raw"), make_topo_reward(size_power=0)
     res = {}
-    for d in DISPLACEMENTS:
+    for d in displacements:
         for scale in SCALES:
             rng = np.random.default_rng(seed)     # the same displacements for every scale: a paired comparison
             cols = {k: [] for k in ("R", *TERM_KEYS, "R raw-φ", "R size 0", "soft_f1 size 0", "loc size 0", "IoU")}
@@ -97,7 +97,7 @@ def table(res) -> str:
 def verdict(res) -> list[str]:
     out = []
     for key in ("R", "R raw-φ", "R size 0"):
-        for d in DISPLACEMENTS:
+        for d in dict.fromkeys(d for d, _ in res):
             m = {s: float(np.mean(res[(d, s)][key])) for s in SCALES}
             best = max(m, key=m.get)
             ok = all(m[1.0] > m[s] for s in SCALES if s >= 1.5)
@@ -110,8 +110,10 @@ if __name__ == "__main__":
     ap.add_argument("--samples", type=int, default=12, help="vessel masks with one broken connection")
     ap.add_argument("--draws", type=int, default=40, help="displacements drawn per mask, scale and d")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--displacements", type=float, nargs="+", default=list(DISPLACEMENTS),
+                    help="largest displacements, in box sides (design.md's contract is about 1)")
     a = ap.parse_args()
-    res = measure(one_gap_samples(a.samples), a.draws, a.seed)
+    res = measure(one_gap_samples(a.samples), a.draws, a.seed, tuple(a.displacements))
     print(f"{a.samples} masks × {a.draws} draws per cell; SIZE_POWER = {SIZE_POWER:g}; means unless 'median'\n")
     print(table(res))
     print()
