@@ -6,7 +6,7 @@
 from __future__ import annotations
 import json, re
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -14,18 +14,18 @@ import numpy as np
 from scipy import ndimage
 from skimage.morphology import skeletonize
 
-from .core import ERROR_TYPES, ERROR_DEFINITIONS, Box, as_detections, as_mask, check_pair
+from .core import ERROR_TYPES, as_detections, as_mask, check_pair
 from .answer import completion_text
 from .views import check_view
 from .families import get_family, family_of
 
 # %% auto #0
-__all__ = ['ANOMALY_WORDS', 'word_spans', 'token_spans', 'tokens_in', 'block_span', 'reasoning_tokens', 'answer_tokens',
-           'language_model', 'check_vision', 'check_layers', 'with_images', 'teacher_forced_inputs', 'panel_names',
-           'image_token_grids', 'AttentionTrace', 'upsample', 'cell_of', 'eval_mode', 'trace_ids', 'trace_attention',
-           'focus_regions', 'spatial_focus', 'real_scores', 'minmax', 'RealMap', 'token_weights', 'real_map', 'box_map',
-           'truth_map', 'auroc', 'average_precision', 'aupro', 'pixel_scores', 'map_methods', 'trace_rows',
-           'evaluate_maps', 'region_agreement', 'consistency_reward', 'CGROReward', 'make_cgro_reward']
+__all__ = ['ANOMALY_WORDS', 'word_spans', 'token_spans', 'tokens_in', 'block_span', 'reasoning_text', 'reasoning_tokens',
+           'answer_tokens', 'language_model', 'check_vision', 'check_layers', 'with_images', 'teacher_forced_inputs',
+           'panel_names', 'image_token_grids', 'AttentionTrace', 'upsample', 'cell_of', 'eval_mode', 'trace_ids',
+           'trace_attention', 'focus_regions', 'spatial_focus', 'real_scores', 'minmax', 'RealMap', 'token_weights',
+           'real_map', 'box_map', 'truth_map', 'auroc', 'average_precision', 'aupro', 'pixel_scores', 'map_methods',
+           'trace_rows', 'evaluate_maps', 'region_agreement', 'consistency_reward', 'CGROReward', 'make_cgro_reward']
 
 # %% ../nbs/10d_attention.ipynb #aa81fcdf
 ANOMALY_WORDS = (*ERROR_TYPES, *(t.replace("_", " ") for t in ERROR_TYPES), "error", "topolog", "gap", "bridge",
@@ -54,6 +54,12 @@ def block_span(text: str, tag: str) -> tuple[int, int] | None:
     "Character span of the content of the first `<tag>…</tag>` block of `text` (None when there is none)."
     m = re.search(rf"<{tag}>(.*?)</{tag}>", text, re.S)
     return m.span(1) if m else None
+
+def reasoning_text(completion) -> str:
+    "The stripped content of a completion's first `<think>…</think>` block ('' when there is none)."
+    text = completion_text(completion)
+    span = block_span(text, "think")
+    return "" if span is None else text[span[0]:span[1]].strip()
 
 def reasoning_tokens(pieces: Sequence[str]) -> list[int]:
     "Indices of the completion tokens inside `<think>…</think>`, tags excluded, found by character offsets."
@@ -342,8 +348,7 @@ def trace_attention(model, processor,
     many = not isinstance(completion, str)
     texts = [completion_text(c) for c in (completion if many else [completion])]
     for k, t in enumerate(texts):
-        span = block_span(t, "think")
-        if span is None or not t[span[0]:span[1]].strip():
+        if not reasoning_text(t):
             raise ValueError(f"completion {k} has no reasoning (a non-empty <think>…</think> block): {t[:60]!r}")
     adapter = get_family(family or family_of(model.config.model_type))
     messages, images = adapter.messages(row, view, processor, system_prompt)
@@ -443,16 +448,16 @@ def box_map(detections, # detections (wire dicts or `Detection`s) in mask pixels
         out[max(rs.start, 0):max(rs.stop, 0), max(cs.start, 0):max(cs.stop, 0)] = 1.0
     return out
 
-def _row_detections(row) -> list:
-    d = row.get("detections") or []
-    return json.loads(d) if isinstance(d, str) else list(d)
+def _detection_list(d) -> list:
+    "A detections column value (a JSON string or a list) as a list."
+    return json.loads(d) if isinstance(d, str) else list(d or [])
 
 def truth_map(row: dict,            # a dataset row (mask, detections; clean_mask for "changed")
               kind: str = "boxes",  # "boxes": the union of the error boxes; "changed": mask XOR clean, widened
              ) -> np.ndarray:
     "The ground-truth anomaly region of a row, as an H × W bool mask."
     mask = as_mask(np.asarray(row["mask"]))
-    if kind == "boxes": return box_map(_row_detections(row), mask.shape) > 0
+    if kind == "boxes": return box_map(_detection_list(row.get("detections")), mask.shape) > 0
     if kind != "changed": raise ValueError(f"kind must be 'boxes' or 'changed', got {kind!r}")
     if row.get("clean_mask") is None: raise ValueError("kind='changed' needs the row's clean_mask")
     clean = as_mask(np.asarray(row["clean_mask"]), name="clean_mask")
@@ -559,9 +564,7 @@ def trace_rows(model, processor, rows: Sequence[dict], completions: Sequence[str
     if len(rows) != len(completions): raise ValueError(f"{len(rows)} rows but {len(completions)} completions")
     out = []
     for row, c in tqdm(list(zip(rows, completions)), desc="trace", unit="row", disable=not progress):
-        span = block_span(completion_text(c), "think")
-        ok = span is not None and completion_text(c)[span[0]:span[1]].strip()
-        out.append(trace_attention(model, processor, row, c, layers, view, panel, system_prompt) if ok else None)
+        out.append(trace_attention(model, processor, row, c, layers, view, panel, system_prompt) if reasoning_text(c) else None)
     return out
 
 def evaluate_maps(traces: Sequence[AttentionTrace | None], # from `trace_rows` (None rows are skipped)
@@ -639,10 +642,7 @@ class CGROReward:
     def scores(self, completions, prompts, images, detections, completion_ids=None) -> list[tuple[float, int] | None]:
         "`(J, n_tokens compared)` per completion; None for junk (no closed think block, fewer than 2 reasoning words)."
         out = [None] * len(completions)
-        ok = []
-        for i, c in enumerate(completions):
-            span = block_span(completion_text(c), "think")
-            if span is not None and len(completion_text(c)[span[0]:span[1]].split()) >= 2: ok.append(i)
+        ok = [i for i, c in enumerate(completions) if len(reasoning_text(c).split()) >= 2]
         for k in range(0, len(ok), self.chunk_size):
             idx = ok[k:k + self.chunk_size]
             convs = [with_images(prompts[i], images[i] if images is not None else []) for i in idx]
@@ -657,7 +657,7 @@ class CGROReward:
         if prompts is None: raise ValueError(f"{self.__name__} needs the prompts TRL passes (prompts=...)")
         if detections is None: raise ValueError(f"{self.__name__} needs the dataset column 'detections'")
         got = self.scores(completions, prompts, images, detections, completion_ids)
-        out = [0.0 if g is None else consistency_reward(g[0], len(_as_list(detections[i])) > 0, self.delta1, self.delta2)
+        out = [0.0 if g is None else consistency_reward(g[0], len(_detection_list(detections[i])) > 0, self.delta1, self.delta2)
                for i, g in enumerate(got)]
         lm = kw.get("log_metric")
         if callable(lm):
@@ -667,9 +667,6 @@ class CGROReward:
         return out
 
     def __repr__(self): return f"<CGROReward {self.__name__} top_t={self.top_t} δ1={self.delta1} δ2={self.delta2}>"
-
-def _as_list(d) -> list:
-    return json.loads(d) if isinstance(d, str) else list(d or [])
 
 def make_cgro_reward(top_t: int = 4,        # reasoning tokens compared (highest ReAL weight)
                      delta1: float = 0.5,   # anomalous: full reward from J >= delta1
