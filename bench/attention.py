@@ -36,6 +36,7 @@ from topo_r1.baselines import classical_baseline
 from topo_r1.evaluate import mean_sd, score_completions
 from topo_r1.rewards import make_roam_reward
 from topo_r1.stages import train_model
+from topo_r1.train_config import CONFIG_DIR
 from topo_r1.vlm import FAMILIES, generate, load_rows, load_vlm, tiny_vlm, toy_row, trained_prompt
 
 RESULTS = HERE / "results"
@@ -47,6 +48,12 @@ def table(results: dict, keys=KEYS, label="") -> str:
     fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)
     lines = ["| " + " | ".join([label, *keys]) + " |", "|" + "---|" * (len(keys) + 1)]
     return "\n".join(lines + ["| " + " | ".join([str(n), *(fmt(r.get(k)) for k in keys)]) + " |" for n, r in results.items()])
+
+
+def preset_tiny() -> dict:
+    "The `tiny` model sizes of the `tiny_sft` preset (the model bench/learning.py trains)."
+    import yaml
+    return yaml.safe_load((CONFIG_DIR / "tiny_sft.yaml").read_text())["tiny"]
 
 
 # ---------------------------------------------------------------- perf
@@ -146,10 +153,9 @@ def perf_cgro_share(steps=6, from_sft=None, workdir=None) -> dict:
         cfg = json.loads((Path(from_sft) / "train_config.json").read_text())
         over = dict(split=cfg["split"], model=str(from_sft), view=cfg["view"], system_prompt=cfg["system_prompt"])
     else:          # the random model writes junk: CGRO skips most completions, so this is a lower bound
-        import yaml
         from topo_r1.curriculum import easy_split
         split = easy_split(workdir / "split", n_sft=2, n_rl=4 * steps, n_test=2, size=64)
-        over = dict(split=str(split), model="tiny", tiny=yaml.safe_load((HERE.parent / "topo_r1" / "configs" / "tiny_sft.yaml").read_text())["tiny"])
+        over = dict(split=str(split), model="tiny", tiny=preset_tiny())
     times, junk = {}, []
     for w in (0, 1, 0, 1):   # interleaved, twice each
         d = workdir / f"grpo-cgro{w}-{len(times.get(w, []))}"
@@ -174,12 +180,9 @@ def _split(path=None, n=96):
 
 def map_table(spec, rows, max_new_tokens=96, progress=False, taus=()) -> dict:
     "Trace a checkpoint's greedy answers on `rows` and score every map method; a random 'tiny' is teacher-forced."
-    import torch
     random_tiny = str(spec).startswith("tiny")
     if random_tiny:
-        import yaml
-        tiny = yaml.safe_load((HERE.parent / "topo_r1" / "configs" / "tiny_sft.yaml").read_text())["tiny"]
-        model, proc, adapter = load_vlm("tiny", **tiny); view, sp = "overlay", False
+        model, proc, adapter = load_vlm("tiny", **preset_tiny()); view, sp = "overlay", False
     else:
         model, proc, adapter = load_vlm(spec); p = trained_prompt(spec); view, sp = p["view"], p["system_prompt"]
     model.eval()

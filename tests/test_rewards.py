@@ -1,4 +1,7 @@
 "Rewards: bounds and never-raise fuzzing, exact answer is optimal, degenerate answers lose, clean samples, monotone moves, ROAM."
+import importlib.util, os
+from pathlib import Path
+from unittest import mock
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -181,19 +184,13 @@ def _expected_reward(reward, samples, area_scale, displacement, n=40, seed=0):
     return float(np.mean(out))
 
 
-def _one_gap_samples(k=6, size=256):
-    "Vessel masks with one broken connection whose box sits at least 3 sides from the border."
-    out, seed = [], 100
-    while len(out) < k:
-        _, clean = make_vessels(size, rng=seed)
-        corrupted, errs = inject_errors(clean, 1, rng=seed, types=["broken_connection"])
-        seed += 1
-        if len(errs) != 1: continue
-        b = errs[0].box
-        if min(b.x1, b.y1) < 3 * b.width or max(b.x2, b.y2) > size - 3 * max(b.width, b.height): continue
-        out.append(dict(sample_id=f"g{seed}", detections=[errs[0].to_detection().to_dict()], height=size, width=size,
-                        mask=Image.fromarray(corrupted.astype(np.uint8) * 255), clean_mask=Image.fromarray(clean.astype(np.uint8) * 255)))
-    return out
+def _one_gap_samples(k=6):
+    "Vessel masks with one broken connection away from the border: bench/reward_shape.py's samples (one definition)."
+    path = Path(__file__).resolve().parents[1] / "bench" / "reward_shape.py"
+    spec = importlib.util.spec_from_file_location("bench_reward_shape", path)
+    mod = importlib.util.module_from_spec(spec)
+    with mock.patch.dict(os.environ): spec.loader.exec_module(mod)   # its thread settings stay with the bench
+    return mod.one_gap_samples(k=k)
 
 
 def test_hedging_with_bigger_boxes_does_not_pay_in_expectation():
