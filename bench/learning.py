@@ -37,7 +37,7 @@ from topo_r1.train_config import load_config
 from topo_r1.vlm import generate, load_rows, load_vlm, trained_prompt
 
 STAGES = ("random", "sft", "sft+sft", "sft+grpo")
-METRICS = ("F1@0.3", "F1@0.5", "aF1", "mean_reward", "format_ok", "image_accuracy", "count_error", "box_scale")
+METRICS = ("F1@0.3", "F1@0.5", "P@0.5", "R@0.5", "aF1", "mean_reward", "format_ok", "image_accuracy", "count_error", "box_scale")
 # The defaults: the preset that fits in <= 30 min on a 2-core CPU (see the tutorial nbs/tutorials/04_sft_then_grpo.ipynb).
 DEFAULTS = dict(size=64, zoom=2, clarity=1.0, domain="roads", max_errors=1, types="broken_connection", n_sft=2048, n_rl=256, n_test=512,
                 sft_steps=800, grpo_steps=150, vision_warmup=600, budget="time", seed=0, max_new_tokens=96, eval_batch=16,
@@ -217,8 +217,8 @@ def _sft_run(folder) -> dict:
 
 def table(result: dict) -> str:
     "A markdown table of the stages; a repeated stage shows its mean ± the spread over its runs."
-    head = "| stage | runs | F1@0.3 | F1@0.5 | aF1 | mean reward | format ok | count err | box scale | train s | eval s |"
-    lines = [head, "|" + "---|" * 11]
+    head = "| stage | runs | F1@0.3 | F1@0.5 | P@0.5 | aF1 | mean reward | format ok | count err | box scale | train s | eval s |"
+    lines = [head, "|" + "---|" * 12]
 
     def f(m, key, pct=False):
         v, sd = m.get(key), (m.get("sd") or {}).get(key)
@@ -226,9 +226,25 @@ def table(result: dict) -> str:
         s = f"{100 * v:.1f}" if pct else f"{v:.3f}"
         return s if sd is None else s + (f" ± {100 * sd:.1f}" if pct else f" ± {sd:.3f}")
     for k, m in result["stages"].items():
-        lines.append(f"| {k} | {m.get('n_runs', 1)} | {f(m, 'F1@0.3', True)} | {f(m, 'F1@0.5', True)} | {f(m, 'aF1', True)} | "
+        lines.append(f"| {k} | {m.get('n_runs', 1)} | {f(m, 'F1@0.3', True)} | {f(m, 'F1@0.5', True)} | {f(m, 'P@0.5', True)} | {f(m, 'aF1', True)} | "
                      f"{f(m, 'mean_reward')} | {f(m, 'format_ok')} | {f(m, 'count_error')} | {f(m, 'box_scale')} | {m['train_s']:.0f} | "
                      f"{'–' if m.get('eval_s') is None else round(m['eval_s'])} |")
+    return "\n".join(lines)
+
+
+SIGNAL = ("reward", "reward_std", "frac_reward_zero_std", "kl", "entropy", "completions/mean_length", "completions/clipped_ratio")
+
+
+def grpo_signal(result: dict) -> str:
+    "What TRL logged during each GRPO run (the mean over its logged steps), as a markdown table: is there signal per group?"
+    lines = ["| run | " + " | ".join(SIGNAL) + " |", "|" + "---|" * (len(SIGNAL) + 1)]
+    for name, log in result["logs"].items():
+        if not name.startswith("sft+grpo"): continue
+        cells = []
+        for k in SIGNAL:
+            v = [e[k] for e in log if isinstance(e.get(k), (int, float))]
+            cells.append(f"{np.mean(v):.3f}" if v else "–")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -301,6 +317,8 @@ def main(argv=None) -> int:
     print(f"\ntorch threads {o['threads']}; {o['domain']}, {o['size']} px (zoom {o['zoom']}, clarity {o['clarity']:g}), 0-{o['max_errors']} errors of {o['types']}; test n={r['n_test']}; "
           f"{o['repeats']} run(s) of each continuation; SFT-continued: {o['sft_continued_steps']} steps (budget: {o['budget']})\n")
     print(table(r))
+    print("\nGRPO signal (TRL's logs, mean over the logged steps):\n")
+    print(grpo_signal(r))
     print(f"\nsplit built in {r['build_s']:.0f} s; total wall time {r['total_s']:.0f} s ({r['total_s'] / 60:.1f} min)")
     print(f"wrote {Path(ns.out or Path(__file__).resolve().parent / 'results') / 'learning.json'}")
     return 0

@@ -164,8 +164,8 @@ def test_quickstart_writes_a_report(tmp_settings):
 @pytest.mark.parametrize("name,params", [
     ("sft", {"max_steps": 1, "eval_limit": 2, "max_new_tokens": 8}),
     ("grpo", {"max_steps": 1, "num_generations": 2, "eval_limit": 2, "max_new_tokens": 8, "phi_kind": "raw"}),
-    ("reward_ablation", {"max_steps": 1, "num_generations": 2, "eval_limit": 2, "max_new_tokens": 8,
-                         "variants": ["piecewise+cldice", "raw+cgro"]}),
+    ("reward_ablation", {"max_steps": 1, "num_generations": 2, "eval_limit": 2, "max_new_tokens": 8, "repeats": 2,
+                         "variants": ["piecewise+cldice+size0", "raw+cgro"]}),
 ])
 def test_training_experiments(name, params, tmp_settings):
     d = run_experiment(name, params, progress=False)
@@ -173,6 +173,11 @@ def test_training_experiments(name, params, tmp_settings):
     assert "F1@0.3" in m and "aF1" in m
     if name == "grpo": assert isinstance(m["mean_reward"], float)
     if name == "reward_ablation":
-        assert set(m["variants"]) == {"piecewise+cldice", "raw+cgro"} and m["best_variant"] in m["variants"]
-        assert all(isinstance(v["mean_reward"], float) for v in m["variants"].values())
-        assert all({"ReAL_pixel_AUROC", "ROAM"} <= set(v) for v in m["variants"].values())
+        assert set(m["variants"]) == {"piecewise+cldice+size0", "raw+cgro"} and m["best_variant"] in m["variants"]
+        assert m["repeats"] == 2
+        for v in m["variants"].values():   # each variant: the mean of its two seeds, their spread and the runs
+            assert isinstance(v["mean_reward"], float) and {"ReAL_pixel_AUROC", "ROAM"} <= set(v)
+            assert [r["F1@0.3"] for r in v["runs"]] and len(v["runs"]) == 2
+            assert v["F1@0.3"] == sum(r["F1@0.3"] for r in v["runs"]) / 2 and v["sd"]["mean_reward"] >= 0
+        d_seeds = sorted(p.name for p in (d / "raw+cgro").iterdir() if p.is_dir())
+        assert d_seeds == ["seed0", "seed1"]

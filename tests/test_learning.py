@@ -43,7 +43,9 @@ def test_learning_pipeline_writes_json(tmp_path):
     sft_dirs = [d for d in (tmp_path / "work" / "runs").iterdir() if d.name.endswith("-sft")]
     assert len(json.loads((sft_dirs[0] / "vision_warmup.json").read_text())["loss"]) == 2
     assert (out / "learning.png").stat().st_size > 0
-    assert "| sft+grpo | 2 |" in b.table(r) and " ± " in b.table(r)
+    assert "| sft+grpo | 2 |" in b.table(r) and " ± " in b.table(r) and "P@0.5" in b.table(r)
+    sig = b.grpo_signal(r).splitlines()   # what TRL logged per GRPO run: one row each, the spread of the groups among them
+    assert "frac_reward_zero_std" in sig[0] and [l.split(" | ")[0] for l in sig[2:]] == ["| sft+grpo", "| sft+grpo#1"]
     truth = [{"detections": [{"bbox_2d": [0, 0, 16, 16]}]}, {"detections": []}]
     assert b.box_scale([Box(0, 0, 32, 16)], truth) == 2.0 and b.box_scale([], truth) is None
 

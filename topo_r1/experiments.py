@@ -290,11 +290,14 @@ def metrics_table(results: dict, # label -> metrics dict
                   keys=KEY_METRICS, # columns, in order; keys no result has are left out
                   label: str = "", # header of the first column
                  ) -> str:
-    "A markdown table with one row per result and one column per metric."
+    "A markdown table with one row per result and one column per metric; a result's `sd` dict adds ' ± sd'."
     keys = [k for k in keys if any(isinstance(m.get(k), (int, float)) for m in results.values())]
     line = lambda cells: "| " + " | ".join(cells) + " |"
+    def cell(m, k):
+        sd = (m.get("sd") or {}).get(k)
+        return _fmt(m.get(k)) + (f" ± {sd:.3f}" if isinstance(sd, float) and m.get(k) is not None else "")
     return "\n".join([line([label, *keys]), line(["---"] * (len(keys) + 1)),
-                      *(line([str(n), *(_fmt(m.get(k)) for k in keys)]) for n, m in results.items())])
+                      *(line([str(n), *(cell(m, k) for k in keys)]) for n, m in results.items())])
 
 # %% ../nbs/15_experiments.ipynb #c4bd22a2
 def _params_file(path: str) -> dict:
