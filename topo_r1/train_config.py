@@ -209,6 +209,7 @@ def trl_arguments(cfg: TrainConfig):
     names = {f.name for f in fields(cls)}
     kw = {k: v for k, v in TRL_DEFAULTS.items() if k in names}
     kw.update(output_dir=cfg.output_dir, seed=cfg.seed, data_seed=cfg.seed, use_cpu=not _cuda())
+    if not _cuda(): kw.update(bf16=False, gradient_checkpointing=False)   # fp32 on a CPU: bf16 autocast is emulated there
     if cfg.kind == "sft": kw.update(completion_only_loss=True, dataset_kwargs={"skip_prepare_dataset": False})
     else: kw.update(remove_unused_columns=False)
     kw.update(cfg.trl)
