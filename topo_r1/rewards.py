@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .core import Box, Detection, ERROR_TYPES, as_detections, as_mask, boxes_array, iou_matrix
+from .core import Box, Detection, ERROR_TYPES, as_detections, as_mask, as_rng, boxes_array, iou_matrix
 from .answer import LAYOUT_PROBLEMS, ParsedAnswer, completion_text, parse_completion
 from .topology import cldice_from_counts, skeleton
 
@@ -19,7 +19,7 @@ from .topology import cldice_from_counts, skeleton
 __all__ = ['PHI_KNOTS', 'PHI_KINDS', 'REWARD_WEIGHTS', 'ACC_WEIGHTS', 'SIZE_POWER', 'TERMS', 'topo_reward', 'format_reward',
            'accuracy_reward', 'topology_term', 'ROAM_TABLE', 'roam_reward', 'phi', 'TopoMaps', 'box_cldice', 'Truth',
            'prepare_truth', 'score_answer', 'TopoReward', 'make_topo_reward', 'Claims', 'extract_claims', 'agreement',
-           'answer_right', 'roam_score', 'RoamReward', 'make_roam_reward']
+           'answer_right', 'roam_score', 'RoamReward', 'make_roam_reward', 'GroupShuffled', 'shuffled_in_groups']
 
 # %% ../nbs/08_rewards.ipynb #73808633
 PHI_KNOTS = ((0.0, 0.0), (0.1, 0.2), (0.3, 0.5), (0.5, 0.7), (0.75, 0.9), (1.0, 1.0))  # (IoU, credit)
@@ -357,3 +357,28 @@ def make_roam_reward(codec=None,       # box codec of the model family (default:
     return RoamReward(codec, model_hw, table, name=name)
 
 roam_reward = make_roam_reward()
+
+# %% ../nbs/08_rewards.ipynb #bed4d521
+class GroupShuffled:
+    "A TRL reward function whose rewards are permuted at random within each group of `group_size` consecutive rows."
+    def __init__(self, func, group_size: int, rng=None):
+        if not isinstance(group_size, int) or group_size < 1: raise ValueError(f"group_size must be a positive int, got {group_size!r}")
+        self.func, self.group_size, self.rng = func, group_size, as_rng(rng)
+        self.__name__ = f"{getattr(func, '__name__', 'reward')}_shuffled"
+
+    def __call__(self, completions, **kw) -> list:
+        r, G = list(self.func(completions, **kw)), self.group_size
+        if len(r) % G: raise ValueError(f"{len(r)} rewards do not split into groups of {G} (TRL passes whole groups)")
+        return [r[i + j] for i in range(0, len(r), G) for j in self.rng.permutation(G)]
+
+    def bind(self, trainer):
+        "Forward `bind` to a reward that traces the policy (CGRO)."
+        if hasattr(self.func, "bind"): self.func.bind(trainer)
+        return self
+
+def shuffled_in_groups(func,           # a TRL reward function
+                       group_size: int, # G: answers per prompt (`num_generations`)
+                       rng=None,        # None, a seed or a `np.random.Generator`
+                      ) -> GroupShuffled:
+    "The placebo of `func`: the same rewards, each group's permuted among its answers (a control for GRPO's signal)."
+    return GroupShuffled(func, group_size, rng)

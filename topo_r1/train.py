@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from .core import as_detections
 from .answer import type_phrase, region_name
-from .rewards import make_roam_reward, make_topo_reward
+from .rewards import make_roam_reward, make_topo_reward, shuffled_in_groups
 from .attention import make_cgro_reward
 from .vlm import load_vlm
 from .curriculum import easy_rows, easy_split                 # re-exported: they lived here before
@@ -124,6 +124,8 @@ def reward_functions(cfg: TrainConfig, adapter, processor=None) -> tuple[list, l
     if cfg.cgro_weight > 0:   # bound to the policy once the trainer exists (`_trainer`)
         funcs.append(make_cgro_reward(cfg.cgro_top_t, cfg.cgro_delta1, cfg.cgro_delta2, cfg.cgro_layers, view=cfg.view))
         weights.append(cfg.cgro_weight)
+    if cfg.shuffle_rewards:   # the placebo: same statistics per group, no signal
+        funcs = [shuffled_in_groups(f, cfg.trl_value("num_generations"), cfg.seed) for f in funcs]
     return funcs, weights
 
 # %% ../nbs/11b_train.ipynb #06428fe5

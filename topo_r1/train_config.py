@@ -87,6 +87,7 @@ class TrainConfig:
     cgro_delta2: float = 0.3             # CGRO: a clean sample earns full reward up to J <= delta2
     cgro_layers: list | None = None      # CGRO: language layers traced (default: the last half)
     stop_at_answer: bool = True          # GRPO: end each sampled completion at `</answer>` (`topo_r1.train.stop_at_answer`)
+    shuffle_rewards: bool = False        # GRPO placebo: each group's rewards permuted among its answers (`topo_r1.rewards.shuffled_in_groups`)
     # TRL's SFTConfig / GRPOConfig fields, as given (checked against TRL's class)
     trl: dict = field(default_factory=dict)
 
