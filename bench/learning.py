@@ -12,6 +12,9 @@ held-out `test` subset with greedy decoding:
 - `sft+sft`: SFT continued from the `sft` checkpoint on the `rl` subset for the same extra budget GRPO gets
   (`--budget time`: as many SFT steps as fit in GRPO's measured wall time; `--budget steps`: as many steps as GRPO);
 - `sft+grpo`: GRPO with the Topo-R1 reward from the same `sft` checkpoint on the `rl` subset;
+- `sft+placebo` (with `--placebo`): the same GRPO with each group's rewards permuted among its answers
+  (`shuffle_rewards`): the same advantages, update sizes and zero-spread groups, no signal. What GRPO gains over
+  its placebo is what it learned from the reward; what both lose is the noise of the updates;
 - `empty`: the training-free baseline that always answers `[]`.
 
 The two continuations start from one SFT checkpoint but sample (GRPO) and shuffle (SFT) by their seed, and at this
@@ -36,12 +39,13 @@ from topo_r1.stages import train_model
 from topo_r1.train_config import load_config
 from topo_r1.vlm import generate, load_rows, load_vlm, trained_prompt
 
-STAGES = ("random", "sft", "sft+sft", "sft+grpo")
+STAGES = ("random", "sft", "sft+sft", "sft+grpo", "sft+placebo")
+CONTINUATIONS = ("sft+sft", "sft+grpo", "sft+placebo")   # trained `repeats` times from the one SFT checkpoint
 METRICS = ("F1@0.3", "F1@0.5", "P@0.5", "R@0.5", "aF1", "mean_reward", "format_ok", "image_accuracy", "count_error", "box_scale")
 # The defaults: the preset that fits in <= 30 min on a 2-core CPU (see the tutorial nbs/tutorials/04_sft_then_grpo.ipynb).
 DEFAULTS = dict(size=64, zoom=2, clarity=1.0, domain="roads", max_errors=1, types="broken_connection", n_sft=2048, n_rl=256, n_test=512,
                 sft_steps=800, grpo_steps=150, vision_warmup=600, budget="time", seed=0, max_new_tokens=96, eval_batch=16,
-                repeats=3)
+                repeats=3, placebo=False)
 
 
 def build_split(workdir, size=64, domain="roads", max_errors=1, types=("broken_connection",), n_sft=2048, n_rl=256,
@@ -91,11 +95,12 @@ def _runtime(log, default: float) -> float:
 def run(workdir=None, out=None, size=64, domain="roads", max_errors=1, types="broken_connection", n_sft=2048, n_rl=256,
         n_test=512, sft_steps=800, grpo_steps=150, budget="time", seed=0, max_new_tokens=96, eval_batch=16,
         sft_over=None, grpo_over=None, more_over=None, threads=1, figure=True, progress=False, log=print, zoom=2,
-        clarity=1.0, vision_warmup=600, repeats=3, from_sft=None) -> dict:
+        clarity=1.0, vision_warmup=600, repeats=3, from_sft=None, placebo=False) -> dict:
     """The whole benchmark; returns (and writes to `out`/learning.json) the results dict.
 
     `from_sft`: an SFT output folder of an earlier run; its stage is evaluated, not trained again, and the
-    continuations start from it on its own split (a cheap way to compare GRPO or SFT-continued settings)."""
+    continuations start from it on its own split (a cheap way to compare GRPO or SFT-continued settings).
+    `placebo`: also train GRPO with shuffled rewards (`sft+placebo`) in every repeat."""
     import torch
     if repeats < 1: raise ValueError(f"repeats must be at least 1, got {repeats}")
     sft_run = _sft_run(from_sft) if from_sft else None
@@ -116,13 +121,14 @@ def run(workdir=None, out=None, size=64, domain="roads", max_errors=1, types="br
                                                                      cfg.view, cfg.system_prompt), progress, log)
     b.baselines(rows)
     sft = b.sft(from_sft, seed, sft_steps, sft_over)
-    more_steps = [b.continuations(i, sft, seed, grpo_steps, budget, sft_over["freeze_vision"], grpo_over, more_over)
+    more_steps = [b.continuations(i, sft, seed, grpo_steps, budget, sft_over["freeze_vision"], grpo_over, more_over, placebo)
                   for i in range(repeats)]
     result = {
         "options": dict(size=size, zoom=zoom, vision_warmup=vision_warmup, clarity=clarity, domain=domain, max_errors=max_errors, types=types, n_sft=n_sft, n_rl=n_rl,
                         n_test=n_test, sft_steps=sft_steps, grpo_steps=grpo_steps, budget=budget, seed=seed, repeats=repeats,
                         max_new_tokens=max_new_tokens, threads=torch.get_num_threads(), sft_over=sft_over, grpo_over=grpo_over or {},
-                        more_over=more_over or {}, sft_continued_steps=more_steps, from_sft=str(from_sft) if from_sft else None),
+                        more_over=more_over or {}, sft_continued_steps=more_steps, from_sft=str(from_sft) if from_sft else None,
+                        placebo=placebo),
         "split": str(split), "n_test": len(rows), "build_s": build_s, "total_s": time.perf_counter() - t0,
         **b.summary(repeats, seed, rows),
     }
@@ -168,11 +174,16 @@ class _Bench:
         self.res["sft"] = self.ev(sft); self.report("sft")
         return sft
 
-    def continuations(self, i, sft, seed, grpo_steps, budget, freeze_vision, grpo_over, more_over) -> int:
-        "Repeat `i` of GRPO and of SFT continued from `sft` on the same budget; returns SFT-continued's steps."
+    def continuations(self, i, sft, seed, grpo_steps, budget, freeze_vision, grpo_over, more_over, placebo=False) -> int:
+        "Repeat `i` of GRPO (and its placebo) and of SFT continued from `sft` on the same budget; returns SFT-continued's steps."
         tag = "" if i == 0 else f"#{i}"
         grpo = self.stage(f"sft+grpo{tag}", "grpo", seed=seed + i, model=str(sft), max_steps=grpo_steps, **(grpo_over or {}))
         self.res[f"sft+grpo{tag}"] = self.ev(grpo)
+        if placebo:   # the same run with each group's rewards shuffled among its answers: no signal, the same noise
+            shuffled = self.stage(f"sft+placebo{tag}", "grpo", seed=seed + i, model=str(sft), max_steps=grpo_steps,
+                                  **{**(grpo_over or {}), "shuffle_rewards": True})
+            self.res[f"sft+placebo{tag}"] = self.ev(shuffled)
+            self.report(f"sft+placebo{tag}")
         # the budget counts optimiser time (TRL's train_runtime), not model loading and dataset preparation
         sec_per_sft_step = _runtime(self.logs["sft"], self.walls["sft"]) / max(_steps(self.logs["sft"]), 1)
         glog = self.logs[f"sft+grpo{tag}"]
@@ -187,9 +198,10 @@ class _Bench:
     def summary(self, repeats, seed, rows) -> dict:
         "Per stage the mean (± sd over repeats) of every metric, the repeats themselves, the logs and a few examples."
         per_run = lambda k, i: k if i == 0 else f"{k}#{i}"
-        repeated = {k: [self.res[per_run(k, i)] for i in range(repeats)] for k in ("sft+sft", "sft+grpo")}
+        names = [k for k in STAGES if k in self.res]
+        repeated = {k: [self.res[per_run(k, i)] for i in range(repeats)] for k in CONTINUATIONS if k in self.res}
         stages = {}
-        for k in ["empty", *STAGES]:
+        for k in ["empty", *names]:
             runs_k = repeated.get(k, [self.res[k]])
             stats = {m: mean_sd([r.get(m) for r in runs_k]) for m in METRICS}
             stages[k] = {m: v[0] for m, v in stats.items()}
@@ -202,7 +214,7 @@ class _Bench:
                                 for i, r in enumerate(v)] for k, v in repeated.items()},
                 "logs": self.logs,
                 "examples": {k: [{"sample_id": r["sample_id"], "truth": list(r["detections"]), "completion": c}
-                                 for r, c in zip(rows[:8], self.res[k]["completions"][:8])] for k in STAGES}}
+                                 for r, c in zip(rows[:8], self.res[k]["completions"][:8])] for k in names}}
 
 
 def _sft_run(folder) -> dict:
@@ -239,7 +251,7 @@ def grpo_signal(result: dict) -> str:
     "What TRL logged during each GRPO run (the mean over its logged steps), as a markdown table: is there signal per group?"
     lines = ["| run | " + " | ".join(SIGNAL) + " |", "|" + "---|" * (len(SIGNAL) + 1)]
     for name, log in result["logs"].items():
-        if not name.startswith("sft+grpo"): continue
+        if not name.startswith(("sft+grpo", "sft+placebo")): continue
         cells = []
         for k in SIGNAL:
             v = [e[k] for e in log if isinstance(e.get(k), (int, float))]
@@ -263,7 +275,7 @@ def plot_stages(result: dict):
         pts = [(e["step"], e["loss"]) for e in log if "loss" in e]
         if pts and name.split("#")[0] in ("sft", "sft+sft"): axes[1].plot(*zip(*pts), ".-", label=name, alpha=0.8)
         pts = [(e["step"], e["reward"]) for e in log if "reward" in e]
-        if pts and name.startswith("sft+grpo"): axes[2].plot(*zip(*pts), ".-", label=name, alpha=0.8)
+        if pts and name.startswith(("sft+grpo", "sft+placebo")): axes[2].plot(*zip(*pts), ".-", label=name, alpha=0.8)
     axes[1].set_xlabel("step"); axes[1].set_title("SFT loss")
     axes[2].set_xlabel("step"); axes[2].set_title("GRPO mean reward (sampled)")
     for ax in axes[1:]:
@@ -298,6 +310,8 @@ def main(argv=None) -> int:
                    help="runs of GRPO and of SFT-continued from the SFT checkpoint (seeds seed, seed+1, ...): mean ± spread")
     p.add_argument("--from-sft", default=None, metavar="DIR",
                    help="skip SFT: start the continuations from this earlier SFT output folder (and its split)")
+    p.add_argument("--placebo", action="store_true",
+                   help="also train GRPO with each group's rewards shuffled (sft+placebo): what GRPO learns beyond the noise")
     p.add_argument("--budget", choices=("time", "steps"), default=d["budget"],
                    help="extra budget of SFT-continued: GRPO's wall time or its step count")
     p.add_argument("--seed", type=int, default=d["seed"])
@@ -312,7 +326,7 @@ def main(argv=None) -> int:
     r = run(ns.workdir, ns.out, ns.size, ns.domain, ns.max_errors, ns.types, ns.n_sft, ns.n_rl, ns.n_test, ns.sft_steps,
             ns.grpo_steps, ns.budget, ns.seed, ns.max_new_tokens, ns.eval_batch, _kv(ns.sft_set), _kv(ns.grpo_set),
             _kv(ns.more_set), ns.threads, progress=ns.progress, zoom=ns.zoom, clarity=ns.clarity, vision_warmup=ns.vision_warmup,
-            repeats=ns.repeats, from_sft=ns.from_sft)
+            repeats=ns.repeats, from_sft=ns.from_sft, placebo=ns.placebo)
     o = r["options"]
     print(f"\ntorch threads {o['threads']}; {o['domain']}, {o['size']} px (zoom {o['zoom']}, clarity {o['clarity']:g}), 0-{o['max_errors']} errors of {o['types']}; test n={r['n_test']}; "
           f"{o['repeats']} run(s) of each continuation; SFT-continued: {o['sft_continued_steps']} steps (budget: {o['budget']})\n")

@@ -58,11 +58,16 @@ def test_learning_from_an_earlier_sft_run(tmp_path):
              "--grpo-set", "max_completion_length=8", "num_generations=2", "per_device_train_batch_size=4"]
     assert b.main(["--workdir", str(tmp_path / "w1"), "--out", str(tmp_path / "o1"), *small]) == 0
     sft = next(d for d in (tmp_path / "w1" / "runs").iterdir() if d.name.endswith("-sft"))
-    assert b.main(["--workdir", str(tmp_path / "w2"), "--out", str(tmp_path / "o2"), "--from-sft", str(sft), *small]) == 0
+    assert b.main(["--workdir", str(tmp_path / "w2"), "--out", str(tmp_path / "o2"), "--from-sft", str(sft), "--placebo", *small]) == 0
     r = json.loads((tmp_path / "o2" / "learning.json").read_text())
     assert r["options"]["from_sft"] == str(sft) and r["split"] == json.loads((sft / "train_config.json").read_text())["split"]
     runs = {d.name.split("-", 2)[-1] for d in (tmp_path / "w2" / "runs").iterdir()}
-    assert runs == {"sft_grpo", "sft_sft"}          # no SFT stage trained again
+    assert runs == {"sft_grpo", "sft_placebo", "sft_sft"}          # no SFT stage trained again
+    # the placebo is the same GRPO run with its rewards shuffled within each group
+    placebo = next(d for d in (tmp_path / "w2" / "runs").iterdir() if d.name.endswith("sft_placebo"))
+    assert json.loads((placebo / "train_config.json").read_text())["shuffle_rewards"] is True
+    assert list(r["stages"])[-1] == "sft+placebo" and r["stages"]["sft+placebo"]["n_runs"] == 1
+    assert "| sft+placebo" in b.grpo_signal(r)
     assert 0 <= r["stages"]["sft"]["F1@0.3"] <= 1
     with pytest.raises(FileNotFoundError, match="no train_config.json"):
         b.run(tmp_path / "w3", tmp_path / "o3", from_sft=tmp_path)
