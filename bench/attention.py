@@ -160,7 +160,7 @@ def perf_cgro_share(steps=6, from_sft=None, workdir=None) -> dict:
     for w in (0, 1, 0, 1):   # interleaved, twice each
         d = workdir / f"grpo-cgro{w}-{len(times.get(w, []))}"
         train_model("grpo", "tiny_grpo", progress=False, output_dir=str(d), cgro_weight=w, max_steps=steps,
-                    save_steps=10 ** 6, logging_steps=1, **over)
+                    per_device_train_batch_size=16, save_steps=10 ** 6, logging_steps=1, **over)   # 2 prompts x G = 8
         log = json.loads((d / "trainer_state.json").read_text())["log_history"]
         times.setdefault(w, []).append(next(e["train_runtime"] for e in reversed(log) if "train_runtime" in e))
         junk += [e["cgro_reward/junk"] for e in log if "cgro_reward/junk" in e]
@@ -230,7 +230,7 @@ def run_cgro(from_sft, grpo_steps=100, repeats=3, n=96, seed=0, workdir=None, gr
             t = time.perf_counter()
             path = train_model("grpo", "tiny_grpo", progress=False, split=str(split), model=str(from_sft), output_dir=str(d),
                                seed=seed + i, max_steps=grpo_steps, cgro_weight=w, view=sft_cfg["view"],
-                               system_prompt=sft_cfg["system_prompt"], **extra)
+                               system_prompt=sft_cfg["system_prompt"], **{"per_device_train_batch_size": 16, **extra})
             train_s = time.perf_counter() - t
             r = map_table(path, rows)
             model, proc, adapter = load_vlm(str(path))

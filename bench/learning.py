@@ -44,7 +44,7 @@ CONTINUATIONS = ("sft+sft", "sft+grpo", "sft+placebo")   # trained `repeats` tim
 METRICS = ("F1@0.3", "F1@0.5", "P@0.5", "R@0.5", "aF1", "mean_reward", "format_ok", "image_accuracy", "count_error", "box_scale")
 # The defaults: the preset that fits in <= 30 min on a 2-core CPU (see the tutorial nbs/tutorials/04_sft_then_grpo.ipynb).
 DEFAULTS = dict(size=64, zoom=2, clarity=1.0, domain="roads", max_errors=1, types="broken_connection", n_sft=2048, n_rl=256, n_test=512,
-                sft_steps=800, grpo_steps=150, vision_warmup=600, budget="time", seed=0, max_new_tokens=96, eval_batch=16,
+                sft_steps=800, grpo_steps=15, vision_warmup=600, budget="time", seed=0, max_new_tokens=96, eval_batch=16,
                 repeats=3, placebo=False)
 
 
@@ -93,7 +93,7 @@ def _runtime(log, default: float) -> float:
 
 
 def run(workdir=None, out=None, size=64, domain="roads", max_errors=1, types="broken_connection", n_sft=2048, n_rl=256,
-        n_test=512, sft_steps=800, grpo_steps=150, budget="time", seed=0, max_new_tokens=96, eval_batch=16,
+        n_test=512, sft_steps=800, grpo_steps=15, budget="time", seed=0, max_new_tokens=96, eval_batch=16,
         sft_over=None, grpo_over=None, more_over=None, threads=1, figure=True, progress=False, log=print, zoom=2,
         clarity=1.0, vision_warmup=600, repeats=3, from_sft=None, placebo=False) -> dict:
     """The whole benchmark; returns (and writes to `out`/learning.json) the results dict.
@@ -170,7 +170,7 @@ class _Bench:
         if from_sft:
             sft = Path(from_sft); self.logs["sft"] = _log(sft); self.walls["sft"] = _runtime(self.logs["sft"], 0.0)
             self.log(f"sft: {sft} (trained earlier, {_steps(self.logs['sft'])} steps)")
-        else: sft = self.stage("sft", "sft", seed=seed, max_steps=steps, **over)
+        else: sft = self.stage("sft", "sft", **{"seed": seed, "max_steps": steps, **over})   # --sft-set seed=N wins
         self.res["sft"] = self.ev(sft); self.report("sft")
         return sft
 
@@ -317,7 +317,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=d["seed"])
     p.add_argument("--max-new-tokens", type=int, default=d["max_new_tokens"])
     p.add_argument("--eval-batch", type=int, default=d["eval_batch"])
-    p.add_argument("--sft-set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of the SFT stage")
+    p.add_argument("--sft-set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="overrides of the SFT stage (seed=N: another SFT start on the same split)")
     p.add_argument("--grpo-set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of the GRPO stage")
     p.add_argument("--more-set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of SFT-continued")
     p.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")

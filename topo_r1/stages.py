@@ -80,8 +80,9 @@ def auto_param(value,            # a notebook parameter: "auto" or an explicit v
 AUTO_SIZES = {  # parameter -> ("auto" for a tiny CPU model, "auto" for a real checkpoint; None: the config's own / all rows)
     "scale": (0.002, 0.05), "size": (64, 256), "eval_limit": (8, None), "max_new_tokens": (64, 512),
     "max_steps": (2, None), "num_generations": (4, None),
+    "per_device_train_batch_size": (8, None),  # GRPO completions per step: 2 prompts of G = 4 (the tiny_grpo preset learns with 256)
 }
-TRAIN_SIZES = ("max_steps", "num_generations")
+TRAIN_SIZES = ("max_steps", "num_generations", "per_device_train_batch_size")
 
 def experiment_inputs(model: str | Path, # the run's model spec
                       split: str | Path | None, # a split folder or name; "" / None builds a small synthetic one
