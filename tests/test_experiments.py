@@ -165,7 +165,7 @@ def test_quickstart_writes_a_report(tmp_settings):
     ("sft", {"max_steps": 1, "eval_limit": 2, "max_new_tokens": 8}),
     ("grpo", {"max_steps": 1, "num_generations": 2, "eval_limit": 2, "max_new_tokens": 8, "phi_kind": "raw"}),
     ("reward_ablation", {"max_steps": 1, "num_generations": 2, "eval_limit": 2, "max_new_tokens": 8, "repeats": 2,
-                         "variants": ["piecewise+cldice+size0", "raw+cgro"]}),
+                         "variants": ["piecewise+cldice+size0", "raw+cgro+shuffled"]}),
 ])
 def test_training_experiments(name, params, tmp_settings):
     d = run_experiment(name, params, progress=False)
@@ -173,11 +173,13 @@ def test_training_experiments(name, params, tmp_settings):
     assert "F1@0.3" in m and "aF1" in m
     if name == "grpo": assert isinstance(m["mean_reward"], float)
     if name == "reward_ablation":
-        assert set(m["variants"]) == {"piecewise+cldice+size0", "raw+cgro"} and m["best_variant"] in m["variants"]
+        assert set(m["variants"]) == {"piecewise+cldice+size0", "raw+cgro+shuffled"} and m["best_variant"] in m["variants"]
         assert m["repeats"] == 2
         for v in m["variants"].values():   # each variant: the mean of its two seeds, their spread and the runs
             assert isinstance(v["mean_reward"], float) and {"ReAL_pixel_AUROC", "ROAM"} <= set(v)
             assert [r["F1@0.3"] for r in v["runs"]] and len(v["runs"]) == 2
             assert v["F1@0.3"] == sum(r["F1@0.3"] for r in v["runs"]) / 2 and v["sd"]["mean_reward"] >= 0
-        d_seeds = sorted(p.name for p in (d / "raw+cgro").iterdir() if p.is_dir())
+        d_seeds = sorted(p.name for p in (d / "raw+cgro+shuffled").iterdir() if p.is_dir())
+        cfg = json.loads((d / "raw+cgro+shuffled" / "seed0" / "train_config.json").read_text())
+        assert cfg["shuffle_rewards"] is True and cfg["cgro_weight"] == 1.0 and cfg["phi_kind"] == "raw"   # the placebo arm
         assert d_seeds == ["seed0", "seed1"]
