@@ -358,7 +358,7 @@ def make_roam_reward(codec=None,       # box codec of the model family (default:
 
 roam_reward = make_roam_reward()
 
-# %% ../nbs/08_rewards.ipynb #bed4d521
+# %% ../nbs/08_rewards.ipynb #39acb901
 class GroupShuffled:
     "A TRL reward function whose rewards are permuted at random within each group of `group_size` consecutive rows."
     def __init__(self, func, group_size: int, rng=None):
