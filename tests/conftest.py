@@ -1,6 +1,7 @@
-"Shared pytest fixtures: the real-data roots and a clean settings environment."
-import os
+"Shared pytest fixtures: the real-data roots, a clean settings environment and the bench/ scripts as modules."
+import importlib.util, os
 from pathlib import Path
+from unittest import mock
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,3 +24,13 @@ def tmp_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("TOPO_R1_DATA_ROOT", str(tmp_path / "data"))
     monkeypatch.setenv("TOPO_R1_RUNS_DIR", str(tmp_path / "runs"))
     return tmp_path
+
+@pytest.fixture(scope="session")
+def load_bench():
+    "A loader of `bench/<name>.py` as a module; what a script sets in os.environ on import (thread counts) stays with it."
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        with mock.patch.dict(os.environ): spec.loader.exec_module(mod)
+        return mod
+    return load

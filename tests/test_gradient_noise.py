@@ -1,21 +1,12 @@
 "bench/gradient_noise.py: the noise-scale estimate on gradients of known statistics, and one end-to-end run at toy size."
-import importlib.util, json
-from pathlib import Path
+import json
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-def test_noise_scale_recovers_a_known_one():
+def test_noise_scale_recovers_a_known_one(load_bench):
     "Unit gradients G + N(0, σ²I) in P dimensions have B = P σ² / |G|²: the estimate and its interval find it."
-    gn = _load("gradient_noise")
+    gn = load_bench("gradient_noise")
     rng = np.random.default_rng(0)
     P, sigma, G = 500, 1.0, np.full(500, 0.1)         # B = 500 / 5 = 100
     r = gn.noise_scale(G + rng.normal(0, sigma, (400, P)))
@@ -28,9 +19,9 @@ def test_noise_scale_recovers_a_known_one():
     assert abs(same["B"]) < 1e-9 and abs(same["trace"]) < 1e-12
     with pytest.raises(ValueError, match="at least 3"): gn.noise_scale(np.zeros((2, P)))
 
-def test_gradient_noise_end_to_end(tmp_path):
+def test_gradient_noise_end_to_end(tmp_path, load_bench):
     "From a (toy) SFT folder of bench/learning.py: both stages' unit gradients, the table and gradient_noise.json."
-    lb, gn = _load("learning"), _load("gradient_noise")
+    lb, gn = load_bench("learning"), load_bench("gradient_noise")
     assert lb.main(["--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "o"), "--n-sft", "8", "--n-rl", "4", "--n-test", "2",
                     "--sft-steps", "1", "--grpo-steps", "1", "--vision-warmup", "0", "--budget", "steps", "--max-new-tokens", "8",
                     "--repeats", "1", "--grpo-set", "max_completion_length=8", "num_generations=2", "per_device_train_batch_size=4"]) == 0

@@ -1,20 +1,11 @@
 "bench/learning.py end to end at a toy size: every stage trains (TRL), is evaluated, and lands in learning.json."
-import importlib.util, json
-from pathlib import Path
+import json
 
 import pytest
 from topo_r1.core import Box
 
-ROOT = Path(__file__).resolve().parents[1]
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_learning", ROOT / "bench" / "learning.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-def test_learning_pipeline_writes_json(tmp_path):
-    b = _bench()
+def test_learning_pipeline_writes_json(tmp_path, load_bench):
+    b = load_bench("learning")
     out = tmp_path / "out"
     rc = b.main(["--workdir", str(tmp_path / "work"), "--out", str(out), "--n-sft", "8", "--n-rl", "4", "--n-test", "3",
                  "--sft-steps", "1", "--grpo-steps", "1", "--vision-warmup", "2", "--budget", "steps", "--max-new-tokens", "8", "--repeats", "2",
@@ -50,9 +41,9 @@ def test_learning_pipeline_writes_json(tmp_path):
     assert b.box_scale([Box(0, 0, 32, 16)], truth) == 2.0 and b.box_scale([], truth) is None
 
 
-def test_learning_from_an_earlier_sft_run(tmp_path):
+def test_learning_from_an_earlier_sft_run(tmp_path, load_bench):
     "--from-sft: the SFT stage is evaluated, not trained again; continuations start from it on its own split."
-    b = _bench()
+    b = load_bench("learning")
     small = ["--n-sft", "8", "--n-rl", "4", "--n-test", "3", "--sft-steps", "1", "--grpo-steps", "1", "--vision-warmup", "0",
              "--budget", "steps", "--max-new-tokens", "8", "--repeats", "1",
              "--grpo-set", "max_completion_length=8", "num_generations=2", "per_device_train_batch_size=4"]

@@ -1,7 +1,4 @@
 "Rewards: bounds and never-raise fuzzing, exact answer is optimal, degenerate answers lose, clean samples, monotone moves, ROAM."
-import importlib.util, os
-from pathlib import Path
-from unittest import mock
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -184,18 +181,9 @@ def _expected_reward(reward, samples, area_scale, displacement, n=40, seed=0):
     return float(np.mean(out))
 
 
-def _one_gap_samples(k=6):
-    "Vessel masks with one broken connection away from the border: bench/reward_shape.py's samples (one definition)."
-    path = Path(__file__).resolve().parents[1] / "bench" / "reward_shape.py"
-    spec = importlib.util.spec_from_file_location("bench_reward_shape", path)
-    mod = importlib.util.module_from_spec(spec)
-    with mock.patch.dict(os.environ): spec.loader.exec_module(mod)   # its thread settings stay with the bench
-    return mod.one_gap_samples(k=k)
-
-
-def test_hedging_with_bigger_boxes_does_not_pay_in_expectation():
+def test_hedging_with_bigger_boxes_does_not_pay_in_expectation(load_bench):
     "design.md: under position uncertainty up to one side, the true size at the best guess beats boxes 1.5x or larger."
-    samples = _one_gap_samples()
+    samples = load_bench("reward_shape").one_gap_samples(k=6)   # bench/reward_shape.py's vessel masks with one gap (one definition)
     for displacement in (1.0, 0.5):
         true_size = _expected_reward(topo_reward, samples, 1.0, displacement)
         for scale in (1.5, 2.0, 3.0):
