@@ -14,8 +14,8 @@ per-unit covariance tr(Σ), and reports the simple noise scale B = tr(Σ) / |G|�
 empirical model of large-batch training"): the batch, in units, at which a step's gradient holds as much signal as
 noise. With a batch b far below B, each step is mostly noise, and whatever the learning rate and batch, a run of
 N units carries a signal-to-noise ratio of about sqrt(N / B). So the number to compare is N_budget / B: how many
-noise scales of data one wall-clock budget buys, from the seconds each unit costs. The interval of B is a bootstrap
-over the units (2.5–97.5 %). It also prints the cosine between the two mean gradients (do they point the same way?).
+noise scales of data one wall-clock budget buys, from the seconds each unit costs. The interval of B is ±1.96
+jackknife standard errors (leaving one unit out). It also prints the cosine between the two mean gradients (do they point the same way?).
 
 Writes gradient_noise.json to --out (default bench/results/). Uses TRL's internal
 `GRPOTrainer._generate_and_score_completions` (TRL 1.x) so that a GRPO unit is exactly what a GRPO step computes.
