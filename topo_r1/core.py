@@ -4,15 +4,15 @@
 
 # %% ../nbs/00_core.ipynb #f8ea2f54
 from __future__ import annotations
-import math
+import json, math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 import numpy as np
 
 # %% auto #0
 __all__ = ['ERROR_TYPES', 'ERROR_DEFINITIONS', 'ERROR_SIGNATURES', 'ERROR_COLORS', 'BOX_STYLES', 'check_error_type', 'Box',
-           'boxes_array', 'iou_matrix', 'Detection', 'as_detections', 'as_mask', 'as_image', 'check_pair', 'as_rng',
-           'add_counts', 'draw_detections']
+           'boxes_array', 'iou_matrix', 'Detection', 'as_detections', 'row_detections', 'as_mask', 'as_image',
+           'check_pair', 'as_rng', 'add_counts', 'draw_detections']
 
 # %% ../nbs/00_core.ipynb #a07a3958
 ERROR_TYPES = ("broken_connection", "spurious_connection", "missing_branch", "extra_branch")
@@ -159,6 +159,15 @@ def as_detections(items) -> list[Detection]:
     if items is None: return []
     if isinstance(items, (dict, str)): raise ValueError(f"expected a list of detections, got {type(items).__name__}")
     return [d if isinstance(d, Detection) else Detection.from_dict(d) for d in items]
+
+# %% ../nbs/00_core.ipynb #f81cfaa7
+def row_detections(row: dict) -> list:
+    "The `detections` of a dataset row as a list, whether the column holds JSON text or the list itself."
+    d = row.get("detections")
+    if isinstance(d, (str, bytes)): d = json.loads(d)
+    if d is not None and not isinstance(d, (list, tuple)):
+        raise ValueError(f"a row's detections must be a list or its JSON text, got {type(d).__name__}")
+    return list(d or [])
 
 # %% ../nbs/00_core.ipynb #0811f4db
 def as_mask(x, ndim: int | tuple[int, ...] = 2, name: str = "mask") -> np.ndarray:
