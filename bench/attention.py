@@ -31,12 +31,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from learning import DEFAULTS, build_split   # the easy curriculum the learning benchmark trains on
 
-from topo_r1.attention import evaluate_maps, trace_attention, trace_rows
+from topo_r1.real import evaluate_maps
 from topo_r1.baselines import classical_baseline
 from topo_r1.evaluate import mean_sd, score_completions
 from topo_r1.rewards import make_roam_reward
 from topo_r1.stages import train_model
 from topo_r1.train_config import CONFIG_DIR
+from topo_r1.tracing import teacher_forced_inputs, trace_attention, trace_rows, with_images
 from topo_r1.vlm import FAMILIES, generate, load_rows, load_vlm, tiny_vlm, toy_row, trained_prompt
 
 RESULTS = HERE / "results"
@@ -79,7 +80,6 @@ def perf_times(g=8, repeats=7) -> dict:
         t = time.perf_counter(); trace_attention(model, proc, row, comps, chunk_size=g); tr.append(time.perf_counter() - t)
         t = time.perf_counter(); _plain_forward(model, inputs); fw.append(time.perf_counter() - t)
     # the trace also tokenises the prompt and renders the view; count that separately
-    from topo_r1.attention import teacher_forced_inputs, with_images
     conv = with_images(*FAMILIES["qwen2_5_vl"].messages(row, "pair", proc, True))
     ids = [proc.tokenizer.encode(c, add_special_tokens=False) for c in comps]
     prep = []
@@ -112,7 +112,6 @@ class _PeakRSS:
 def memory_child(variant: str, g: int) -> dict:
     "Run in a fresh process: peak RSS growth of one pass (sdpa forward, trace, output_attentions) over the loaded model."
     import torch
-    from topo_r1.attention import teacher_forced_inputs, with_images
     torch.set_num_threads(1)
     model, proc, row, comps = _perf_inputs(g)
     conv = with_images(*FAMILIES["qwen2_5_vl"].messages(row, "pair", proc, True))

@@ -189,3 +189,28 @@ def test_trace_inside_a_bf16_autocast_training_step(tiny):
         cast = trace_attention(model, proc, row, comp)
     assert cast.image_attn.dtype == np.float32
     np.testing.assert_allclose(cast.image_attn, plain.image_attn, atol=0.02)
+
+@pytest.mark.parametrize("module", ["topo_r1.tracing", "topo_r1.real", "topo_r1.cgro", "topo_r1.attention"])
+def test_reading_traces_loads_no_torch(module):
+    "Reading, mapping and scoring traces needs no torch: each module imports without it, in a fresh interpreter."
+    probe = f"import sys, {module}; assert 'torch' not in sys.modules, 'torch was imported'"
+    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+def test_real_map_unpacks_and_is_frozen(tiny):
+    fam, model, proc = tiny
+    row = toy_row(128, rng=0)
+    rm = real_map(trace_attention(model, proc, row, FAMILIES[fam].completion(row, "pair", proc)))
+    amap, selected = rm                       # the README's `amap, selected = real_map(trace)`
+    assert amap is rm.map and selected == rm.selected and isinstance(rm.fallback, bool)
+    with pytest.raises(AttributeError): rm.fallback = False
+
+def test_moved_names_are_the_same_objects_in_attention():
+    "topo_r1.attention re-exports every old name from its one home, so old imports keep working."
+    import topo_r1.attention as att, topo_r1.cgro, topo_r1.metrics, topo_r1.real, topo_r1.tracing
+    homes = [topo_r1.tracing, topo_r1.real, topo_r1.metrics, topo_r1.cgro]
+    assert len(att.__all__) == 41
+    for name in att.__all__:
+        home = [m for m in homes if name in m.__all__]
+        assert len(home) == 1 and getattr(home[0], name) is getattr(att, name), name
+    assert "save" in vars(att.AttentionTrace) and isinstance(vars(att.AttentionTrace)["load"], classmethod)

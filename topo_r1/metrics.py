@@ -18,7 +18,7 @@ from .splits import load_split, resolve_split
 __all__ = ['TAUS', 'AF1_TAUS', 'TYPE_TAU', 'CONFUSION_ROWS', 'CONFUSION_COLS', 'OUTCOMES', 'FP_OUTCOMES', 'match_detections',
            'prf', 'score_keys', 'detection_scores', 'scores_table', 'type_confusion', 'plot_type_confusion',
            'match_outcomes', 'outcome_counts', 'write_predictions', 'read_predictions', 'load_truth', 'align',
-           'evaluate', 'eval_cli']
+           'evaluate', 'eval_cli', 'auroc', 'average_precision', 'aupro', 'pixel_scores']
 
 # %% ../nbs/06_metrics.ipynb #062b7106
 def _assign(iou: np.ndarray, # (N, M) IoU between predictions and truths
@@ -327,3 +327,85 @@ def eval_cli(argv: list[str]) -> int:
     (out / "metrics.md").write_text(text + "\n")
     print(text); print(f"\nwrote {out / 'metrics.json'}")
     return 0
+
+# %% ../nbs/06_metrics.ipynb #f9c9c4cb
+from scipy import ndimage
+from scipy.stats import rankdata
+from .core import as_mask
+
+# %% ../nbs/06_metrics.ipynb #ae7c3e0a
+def _check_maps(maps, truths) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    "The maps as float arrays and the truths as bool masks, checked pairwise (same shape, finite values)."
+    maps, truths = [np.asarray(m, dtype=np.float64) for m in maps], [as_mask(t, name="truth") for t in truths]
+    if len(maps) != len(truths): raise ValueError(f"{len(maps)} maps but {len(truths)} truths")
+    if not maps: raise ValueError("no maps to score")
+    for k, (m, t) in enumerate(zip(maps, truths)):
+        if m.shape != t.shape: raise ValueError(f"map {k} has shape {m.shape} but its truth {t.shape}")
+        if not np.isfinite(m).all(): raise ValueError(f"map {k} has NaN or infinite values")
+    return maps, truths
+
+def auroc(scores, # one score per item (higher = more anomalous)
+          labels, # one bool per item: True for the anomalous ones
+         ) -> float:
+    "Area under the ROC curve (the Mann-Whitney statistic, ties counted half); NaN without both classes."
+    scores, labels = np.asarray(scores, np.float64).ravel(), np.asarray(labels, bool).ravel()
+    npos = int(labels.sum()); nneg = labels.size - npos
+    if npos == 0 or nneg == 0: return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[labels].sum() - npos * (npos + 1) / 2) / (npos * nneg))
+
+# %% ../nbs/06_metrics.ipynb #e12eb3a1
+def _descending_groups(scores):
+    "Order of scores, high to low, and the last index of each run of equal scores (the thresholds)."
+    order = np.argsort(-scores, kind="stable")
+    s = scores[order]
+    return order, np.r_[np.flatnonzero(np.diff(s) != 0), s.size - 1]
+
+def average_precision(scores, # one score per item (higher = more anomalous)
+                      labels, # one bool per item: True for the anomalous ones
+                     ) -> float:
+    "Average precision, Σ (R_k − R_{k−1})·P_k over the distinct thresholds (scikit-learn's definition)."
+    scores, labels = np.asarray(scores, np.float64).ravel(), np.asarray(labels, bool).ravel()
+    if not labels.any(): return float("nan")
+    order, last = _descending_groups(scores)
+    tp = np.cumsum(labels[order])[last]; fp = (last + 1) - tp
+    precision, recall = tp / (tp + fp), tp / labels.sum()
+    return float(np.sum(np.diff(np.r_[0, recall]) * precision))
+
+# %% ../nbs/06_metrics.ipynb #18adac73
+def aupro(maps,                # anomaly maps, H × W each
+          truths,              # ground-truth regions, H × W bool each
+          max_fpr: float = 0.3, # integrate PRO over FPR in [0, max_fpr]
+         ) -> float:
+    "Per-region overlap integrated over FPR in [0, max_fpr], divided by max_fpr (MVTec AD); NaN without regions."
+    if not 0 < max_fpr <= 1: raise ValueError(f"max_fpr must be in (0, 1], got {max_fpr}")
+    maps, truths = _check_maps(maps, truths)
+    weights, scores, normal = [], [], []
+    for m, t in zip(maps, truths):
+        labels, n = ndimage.label(t, structure=np.ones((3, 3), bool))
+        w = np.zeros(t.shape)
+        if n: w[t] = 1.0 / np.bincount(labels.ravel())[labels[t]]   # 1/|region| on each region pixel
+        weights.append(w.ravel()); scores.append(m.ravel()); normal.append(~t.ravel())
+    w, s, neg = np.concatenate(weights), np.concatenate(scores), np.concatenate(normal)
+    n_regions = w.sum()
+    if n_regions == 0 or not neg.any(): return float("nan")
+    order, last = _descending_groups(s)
+    pro = np.r_[0, np.cumsum(w[order])[last] / n_regions]
+    fpr = np.r_[0, np.cumsum(neg[order])[last] / neg.sum()]
+    keep = fpr <= max_fpr
+    x, y = fpr[keep], pro[keep]
+    if x[-1] < max_fpr:   # close the curve at max_fpr by linear interpolation
+        j = np.searchsorted(fpr, max_fpr)
+        y_end = pro[j - 1] + (pro[j] - pro[j - 1]) * (max_fpr - fpr[j - 1]) / (fpr[j] - fpr[j - 1])
+        x, y = np.r_[x, max_fpr], np.r_[y, y_end]
+    return float(min(np.trapezoid(y, x) / max_fpr, 1.0))
+
+# %% ../nbs/06_metrics.ipynb #a5ebb248
+def pixel_scores(maps,    # anomaly maps, H × W each (any real values; higher = more anomalous)
+                 truths,  # ground-truth regions, H × W bool each (`truth_map`)
+                ) -> dict[str, float]:
+    "`pixel_AUROC`, `pixel_AUPR`, `AUPRO` (pixels pooled over the dataset) and `image_AUROC` (map maximum per image)."
+    maps, truths = _check_maps(maps, truths)
+    s, t = np.concatenate([m.ravel() for m in maps]), np.concatenate([x.ravel() for x in truths])
+    return {"pixel_AUROC": auroc(s, t), "pixel_AUPR": average_precision(s, t), "AUPRO": aupro(maps, truths),
+            "image_AUROC": auroc([m.max() for m in maps], [x.any() for x in truths])}
