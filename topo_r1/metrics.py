@@ -310,7 +310,7 @@ def align(preds: list[dict],  # prediction rows (`pred_rows`)
                                f"(wrong split or subset? the split's ids look like {ids[:2]})")
     missing = [i for i in ids if i not in by_id]
     if missing and strict: raise ValueError(f"{len(missing)} of {len(ids)} samples have no prediction, e.g. {missing[:3]}")
-    if not by_id: raise ValueError(f"no sample of the split has a prediction (the split's ids look like {ids[:2]})")
+    if not by_id and not strict: raise ValueError(f"no sample of the split has a prediction (the split's ids look like {ids[:2]})")
     return [by_id.get(i) for i in ids]
 
 def evaluate(pred,              # PRED.jsonl path or a list of prediction rows
