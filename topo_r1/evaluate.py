@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .core import Box, ERROR_COLORS, draw_detections
-from .metrics import detection_scores, read_predictions
+from .metrics import detection_scores, pred_rows
 from .rewards import make_topo_reward
 from .vlm import get_family
 
@@ -19,16 +19,16 @@ __all__ = ['read_pred_file', 'score_predictions', 'prediction_gallery', 'score_c
            'mean_sd', 'box_scale']
 
 # %% ../nbs/11c_evaluate.ipynb #6faeb2d0
-def read_pred_file(path: str | Path, # a PRED.jsonl file
+def read_pred_file(pred, # a PRED.jsonl path, prediction rows, or {sample_id: detections}
                   ) -> dict[str, list[dict]]:
-    "sample_id -> detections of a `PRED.jsonl` file (read by `topo_r1.metrics.read_predictions`)."
-    return {str(r["sample_id"]): list(r["detections"]) for r in read_predictions(path)}
+    "sample_id -> detections of predictions in any form `topo_r1.metrics.pred_rows` reads (a file through `read_predictions`)."
+    return {str(r["sample_id"]): list(r["detections"]) for r in pred_rows(pred)}
 
 def score_predictions(pred: str | Path | dict, # a PRED.jsonl path or sample_id -> detections
                       rows: list[dict], # the evaluated rows (with sample_id and detections)
                      ) -> dict:
     "`detection_scores` of the predictions against `rows`; a row without a prediction counts as answering `[]`."
-    pred = read_pred_file(pred) if isinstance(pred, (str, Path)) else pred
+    pred = read_pred_file(pred)
     return detection_scores([pred.get(str(r["sample_id"]), []) for r in rows], [list(r["detections"]) for r in rows])
 
 # %% ../nbs/11c_evaluate.ipynb #d2a87dd1
@@ -40,7 +40,7 @@ def prediction_gallery(rows: list[dict], # dataset rows (image, mask, detections
     "A figure of `n` rows: image | mask with true boxes (solid) and predicted boxes (dashed), coloured by type."
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
-    pred = read_pred_file(pred) if isinstance(pred, (str, Path)) else (pred or {})
+    pred = read_pred_file(pred or {})
     rows = list(rows)[:n]
     if not rows: raise ValueError("prediction_gallery needs at least one row")
     fig, axes = plt.subplots(2, len(rows), figsize=(2.2 * len(rows), 4.6), squeeze=False)
