@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import as_detections, draw_detections
+from .core import as_detections, draw_detections, row_detections
 from .splits import load_split
 from .answer import completion_text, parse_completion
 from .metrics import pred_rows
@@ -98,7 +98,7 @@ def render_attention(row: dict,        # the sample (image, mask, detections)
         if m.shape != mask.shape: raise ValueError(f"map {k!r} has shape {m.shape}, the mask {mask.shape}")
         ax.imshow(grey, cmap="gray")
         fig._topo_overlays[k] = (ax, ax.imshow(m, cmap="inferno", alpha=0.6, vmin=_clim(m)[0], vmax=_clim(m)[1]))
-        draw_detections(ax, row["detections"], "solid"); draw_detections(ax, answer or [], "dashed")
+        draw_detections(ax, row_detections(row), "solid"); draw_detections(ax, answer or [], "dashed")
         ax.set_title((titles or {}).get(k, k), fontsize=8); ax.set_xticks([]); ax.set_yticks([])
     fig.subplots_adjust(left=0.01, right=0.99, top=0.86, bottom=0.02, wspace=0.05)
     return fig
