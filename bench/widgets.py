@@ -16,8 +16,8 @@ from pathlib import Path
 
 from topo_r1.build import build_dataset
 from topo_r1.metrics import write_predictions
-from topo_r1.splits import load_split
-from topo_r1.widgets import ALL, FailureExplorer, demo_predictions, split_meta
+from topo_r1.splits import load_split, split_meta
+from topo_r1.failure_explorer import ALL, FailureExplorer, demo_predictions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,7 +69,7 @@ def failure_explorer(split: Path, pred: Path, repeats: int) -> list[tuple[str, f
 
 def attention_explorer(repeats: int) -> list[tuple[str, float, float]]:
     "AttentionExplorer on the tiny Qwen2.5-VL: a 256 px toy row on a 16×16 token grid, a ~200-token completion."
-    try: from topo_r1.widgets import AttentionExplorer, attention_maps
+    try: from topo_r1.attention_explorer import AttentionExplorer, attention_maps
     except ImportError: return []
     from topo_r1.answer import format_completion, make_reasoning
     from topo_r1.attention import real_map
@@ -80,7 +80,7 @@ def attention_explorer(repeats: int) -> list[tuple[str, float, float]]:
     dets = row["detections"] * 3
     comp = format_completion(dets, make_reasoning(dets, (256, 256), "roads") + " I check every junction once more.")
     t, c = time.perf_counter(), time.process_time()
-    ax = AttentionExplorer(model, processor, row, comp)
+    ax = AttentionExplorer.from_model(model, processor, row, comp)
     tr = ax.trace
     rows = [(f"open AttentionExplorer (one traced pass; {len(tr.tokens)} tokens, grid {tr.grid_shape})",
              time.perf_counter() - t, time.process_time() - c)]

@@ -53,7 +53,7 @@ def lab(tmp_path_factory):
         "from topo_r1.vlm import tiny_vlm, toy_row\nfrom topo_r1.widgets import AttentionExplorer\n"
         "model, processor = tiny_vlm('qwen2_5_vl', seed=0, vision_patch_size=8, num_hidden_layers=4)\n"
         "row = toy_row(128, rng=0, sample_id='toy')\n"
-        "ax = AttentionExplorer(model, processor, row, '<think>I find one topological error: a broken connection, "
+        "ax = AttentionExplorer.from_model(model, processor, row, '<think>I find one topological error: a broken connection, "
         "a gap that cuts the long stroke in the middle.</think><answer>[]</answer>')\nax.select([0])\nax",
     ])
     settings = d / "lab-settings" / "@jupyterlab" / "apputils-extension"

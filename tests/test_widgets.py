@@ -184,6 +184,37 @@ def test_from_run_reads_the_run_folder(built, tmp_path):
         FailureExplorer.from_run(run, "nope")
 
 
+
+def test_from_run_shows_the_reward_the_run_trained_with(built, tmp_path):
+    "A run whose GRPO train config sets other weights and phi: the shown reward is what its own reward function gives."
+    from topo_r1.core import row_detections
+    from topo_r1.rewards import REWARD_SETTINGS, make_topo_reward, reward_terms
+    d, meta, preds = built
+    run = tmp_path / "runs" / "grpo" / "20260101-000000"
+    (run / "model").mkdir(parents=True)
+    write_predictions(run / "PRED.jsonl", preds)
+    (run / "metrics.json").write_text(json.dumps({"split": str(d / "split")}))
+    (run / "manifest.json").write_text(json.dumps({"experiment": "grpo", "parameters": {"split": "", "phi_kind": "raw"}}))
+    cfg = {"kind": "grpo", "output_dir": str(run / "model"), "w_fmt": 0.3, "w_acc": 0.4, "w_topo": 0.3, "phi_kind": "raw",
+           "use_cldice": True, "size_power": 0.0, "w_roam": 0.0, "learning_rate": 1e-6}
+    (run / "model" / "train_config.json").write_text(json.dumps(cfg))
+    settings = {k: cfg[k] for k in REWARD_SETTINGS}
+    assert settings != REWARD_SETTINGS
+    ex = FailureExplorer.from_run(run)
+    assert ex.reward_settings == settings
+    reward = make_topo_reward(**settings)               # the reward function training built from that config
+    differs = 0
+    for k in range(ex.count):
+        ex.show(k)
+        row, p = ex.row(), ex.by_id[ex.current["sample_id"]]
+        cols = dict(row, detections=row_detections(row))
+        want = reward([p["completion"]], **{c: [v] for c, v in cols.items()})[0]
+        assert ex.terms["reward"] == pytest.approx(want, abs=1e-12)
+        assert f"{want:.3f}" in ex.reward.value
+        differs += abs(want - reward_terms(row, p)["reward"]) > 1e-3   # the default reward would show another number
+    assert differs > 0
+    assert FailureExplorer(d / "split", d / "PRED.jsonl").reward_settings == REWARD_SETTINGS
+
 def test_cli_run_hints_at_the_one_line_that_opens_the_explorer(built, tmp_path):
     "`topo-r1 run` prints the run folder on stdout, and on stderr the line that opens its predictions; that line works."
     import subprocess, sys
@@ -226,7 +257,7 @@ def test_token_click_shows_pixel_map_and_sliders_give_real_map(tiny_att):
     from topo_r1.widgets import AttentionExplorer
     model, processor, row = tiny_att
     trace = trace_attention(model, processor, row, COMPLETION)
-    ax = AttentionExplorer(model, processor, row, COMPLETION)
+    ax = AttentionExplorer.from_model(model, processor, row, COMPLETION)
     assert ax.trace.tokens == trace.tokens and len(ax.chips) == len(trace.tokens)
     pics = {ax.image.value}
     for i in trace.reasoning[:6]:
@@ -275,12 +306,13 @@ def test_from_trace_opens_a_saved_trace_without_a_model(tiny_att, tmp_path):
 
 
 def test_generates_when_no_completion_is_given(tiny_att, monkeypatch):
-    import topo_r1.widgets as w
+    import topo_r1.attention_explorer as ae
+    from topo_r1.widgets import AttentionExplorer
     model, processor, row = tiny_att
     calls = []
-    monkeypatch.setattr(w, "generate", lambda *a, **k: calls.append(k) or [COMPLETION])
-    ax = w.AttentionExplorer(model, processor, row)
+    monkeypatch.setattr(ae, "generate", lambda *a, **k: calls.append(k) or [COMPLETION])
+    ax = AttentionExplorer.from_model(model, processor, row)
     assert calls and ax.trace.completion == COMPLETION
-    monkeypatch.setattr(w, "generate", lambda *a, **k: ["no think block here <answer>[]</answer>"])
+    monkeypatch.setattr(ae, "generate", lambda *a, **k: ["no think block here <answer>[]</answer>"])
     with pytest.raises(ValueError, match="cannot trace this completion: .*no reasoning"):
-        w.AttentionExplorer(model, processor, row)
+        AttentionExplorer.from_model(model, processor, row)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import Box, ERROR_COLORS, draw_detections
-from .metrics import detection_scores, read_predictions
+from .core import Box, ERROR_COLORS, draw_detections, row_detections
+from .metrics import detection_scores, pred_rows
 from .rewards import make_topo_reward
 from .vlm import get_family
 
@@ -19,17 +19,17 @@ __all__ = ['read_pred_file', 'score_predictions', 'prediction_gallery', 'score_c
            'mean_sd', 'box_scale']
 
 # %% ../nbs/11c_evaluate.ipynb #6faeb2d0
-def read_pred_file(path: str | Path, # a PRED.jsonl file
+def read_pred_file(pred, # a PRED.jsonl path, prediction rows, or {sample_id: detections}
                   ) -> dict[str, list[dict]]:
-    "sample_id -> detections of a `PRED.jsonl` file (read by `topo_r1.metrics.read_predictions`)."
-    return {str(r["sample_id"]): list(r["detections"]) for r in read_predictions(path)}
+    "sample_id -> detections of predictions in any form `topo_r1.metrics.pred_rows` reads (a file through `read_predictions`)."
+    return {str(r["sample_id"]): list(r["detections"]) for r in pred_rows(pred)}
 
 def score_predictions(pred: str | Path | dict, # a PRED.jsonl path or sample_id -> detections
                       rows: list[dict], # the evaluated rows (with sample_id and detections)
                      ) -> dict:
     "`detection_scores` of the predictions against `rows`; a row without a prediction counts as answering `[]`."
-    pred = read_pred_file(pred) if isinstance(pred, (str, Path)) else pred
-    return detection_scores([pred.get(str(r["sample_id"]), []) for r in rows], [list(r["detections"]) for r in rows])
+    pred = read_pred_file(pred)
+    return detection_scores([pred.get(str(r["sample_id"]), []) for r in rows], [row_detections(r) for r in rows])
 
 # %% ../nbs/11c_evaluate.ipynb #d2a87dd1
 def prediction_gallery(rows: list[dict], # dataset rows (image, mask, detections, sample_id)
@@ -40,14 +40,14 @@ def prediction_gallery(rows: list[dict], # dataset rows (image, mask, detections
     "A figure of `n` rows: image | mask with true boxes (solid) and predicted boxes (dashed), coloured by type."
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
-    pred = read_pred_file(pred) if isinstance(pred, (str, Path)) else (pred or {})
+    pred = read_pred_file(pred or {})
     rows = list(rows)[:n]
     if not rows: raise ValueError("prediction_gallery needs at least one row")
     fig, axes = plt.subplots(2, len(rows), figsize=(2.2 * len(rows), 4.6), squeeze=False)
     for j, r in enumerate(rows):
         axes[0, j].imshow(np.asarray(r["image"])); axes[0, j].set_title(str(r["sample_id"])[-12:], fontsize=7)
         axes[1, j].imshow(np.asarray(r["mask"]), cmap="gray")
-        draw_detections(axes[1, j], r["detections"], "solid")
+        draw_detections(axes[1, j], row_detections(r), "solid")
         draw_detections(axes[1, j], pred.get(str(r["sample_id"]), []), "dashed")
         for a in axes[:, j]: a.set_xticks([]); a.set_yticks([])
     fig.legend(handles=[Patch(color=c, label=t) for t, c in ERROR_COLORS.items()], loc="lower center", ncol=4, fontsize=7)
@@ -70,7 +70,7 @@ def score_completions(completions: list[str], # model answers, one per row
     if not rows: raise ValueError("score_completions needs at least one row")
     adapter = get_family(adapter)
     parsed = [adapter.parse(c, r, view, processor) for c, r in zip(completions, rows)]
-    scores = detection_scores([[d.to_dict() for d in p.detections] for p in parsed], [list(r["detections"]) for r in rows])
+    scores = detection_scores([[d.to_dict() for d in p.detections] for p in parsed], [row_detections(r) for r in rows])
     reward = make_topo_reward(codec=adapter.codec, model_hw=lambda h, w: adapter.model_hw(h, w, view, processor), **reward_kw)
     cols = {k: [r.get(k) for r in rows] for k in ("detections", "height", "width", "sample_id", "mask", "clean_mask")}
     return {**scores, "mean_reward": float(np.mean(reward(completions, **cols))),
@@ -118,5 +118,5 @@ def box_scale(boxes,   # the answered boxes (`core.Box`, or detections with `bbo
     "Median answered box area over median true box area (None when either set is empty)."
     area = lambda b: b.area if isinstance(b, Box) else Box.from_list(b["bbox_2d"] if isinstance(b, dict) else b).area
     said = [area(b) for b in boxes]
-    true = [area(d) for r in rows for d in r["detections"]]
+    true = [area(d) for r in rows for d in row_detections(r)]
     return float(np.median(said) / np.median(true)) if said and true else None

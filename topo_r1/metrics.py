@@ -17,8 +17,8 @@ from .splits import load_split, resolve_split
 # %% auto #0
 __all__ = ['TAUS', 'AF1_TAUS', 'TYPE_TAU', 'CONFUSION_ROWS', 'CONFUSION_COLS', 'OUTCOMES', 'FP_OUTCOMES', 'match_detections',
            'prf', 'score_keys', 'detection_scores', 'scores_table', 'type_confusion', 'plot_type_confusion',
-           'match_outcomes', 'outcome_counts', 'write_predictions', 'read_predictions', 'load_truth', 'align',
-           'evaluate', 'eval_cli', 'auroc', 'average_precision', 'aupro', 'pixel_scores']
+           'match_outcomes', 'outcome_counts', 'write_predictions', 'read_predictions', 'pred_rows', 'load_truth',
+           'align', 'evaluate', 'eval_cli', 'auroc', 'average_precision', 'aupro', 'pixel_scores']
 
 # %% ../nbs/06_metrics.ipynb #062b7106
 def _assign(iou: np.ndarray, # (N, M) IoU between predictions and truths
@@ -267,6 +267,18 @@ def read_predictions(path, # a PRED.jsonl file
         rows.append(r)
     return rows
 
+def pred_rows(pred, # a PRED.jsonl path, a list of prediction rows, or {sample_id: detections}
+              errors: str = "raise", # for a path: "raise" or "keep" a malformed line (`read_predictions`)
+             ) -> list[dict]:
+    "Prediction rows `{sample_id, detections, ...}` of any of the three forms; a file is read by `read_predictions`."
+    if isinstance(pred, (str, Path)): return read_predictions(pred, errors=errors)
+    if isinstance(pred, dict): return [{"sample_id": str(k), "detections": list(v)} for k, v in pred.items()]
+    rows = list(pred)
+    for k, r in enumerate(rows):
+        if not isinstance(r, dict) or "sample_id" not in r:
+            raise ValueError(f"prediction {k} must be a dict with 'sample_id' and 'detections', got {r!r:.100}")
+    return rows
+
 # %% ../nbs/06_metrics.ipynb #32f1f7d3
 def load_truth(split,              # see `topo_r1.splits.load_split`: a folder, a name, a dataset or a list of rows
                subset: str = "test", # which subset of a DatasetDict
@@ -277,20 +289,29 @@ def load_truth(split,              # see `topo_r1.splits.load_split`: a folder, 
         ds = ds.select_columns([c for c in ("sample_id", "detections", "domain") if c in ds.column_names])
     return [{"sample_id": str(r["sample_id"]), "detections": r["detections"], "domain": r.get("domain")} for r in ds]
 
-def align(preds: list[dict], truth: list[dict]) -> list[dict]:
-    "The predictions in the order of `truth`; ValueError on duplicate, missing or unknown sample ids."
+def align(preds: list[dict],  # prediction rows (`pred_rows`)
+          truth: list[dict],  # the split's rows, each with a `sample_id` (`load_truth`, `topo_r1.splits.split_meta`)
+          strict: bool = True, # False: a sample may lack a prediction (None), a repeated one keeps its first row,
+                               # and a row naming no sample (a malformed line) is passed over
+         ) -> list[dict | None]:
+    "The predictions in the order of `truth`; ValueError on unknown sample ids, and (strict) on duplicate or missing ones."
     by_id = {}
     for r in preds:
+        if r.get("sample_id") is None and not strict: continue
         sid = str(r["sample_id"])
-        if sid in by_id: raise ValueError(f"sample_id {sid!r} is predicted twice")
+        if sid in by_id:
+            if strict: raise ValueError(f"sample_id {sid!r} is predicted twice")
+            continue
         by_id[sid] = r
-    ids = [t["sample_id"] for t in truth]
+    ids = [str(t["sample_id"]) for t in truth]
+    known = set(ids)
+    extra = [i for i in by_id if i not in known]
+    if extra: raise ValueError(f"{len(extra)} predicted sample ids are not in the split, first: {extra[:3]} "
+                               f"(wrong split or subset? the split's ids look like {ids[:2]})")
     missing = [i for i in ids if i not in by_id]
-    extra = sorted(set(by_id) - set(ids))
-    if missing: raise ValueError(f"{len(missing)} of {len(ids)} samples have no prediction, e.g. {missing[:3]}")
-    if extra: raise ValueError(f"{len(extra)} predictions are for sample_ids not in the split, e.g. {extra[:3]} "
-                               f"(wrong --split or --subset?)")
-    return [by_id[i] for i in ids]
+    if missing and strict: raise ValueError(f"{len(missing)} of {len(ids)} samples have no prediction, e.g. {missing[:3]}")
+    if not by_id and not strict: raise ValueError(f"no sample of the split has a prediction (the split's ids look like {ids[:2]})")
+    return [by_id.get(i) for i in ids]
 
 def evaluate(pred,              # PRED.jsonl path or a list of prediction rows
              split,             # see `load_truth`

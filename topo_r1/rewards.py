@@ -11,15 +11,16 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .core import Box, Detection, ERROR_TYPES, as_detections, as_mask, as_rng, boxes_array, iou_matrix
+from .core import Box, Detection, ERROR_TYPES, as_detections, as_mask, as_rng, boxes_array, iou_matrix, row_detections
 from .answer import LAYOUT_PROBLEMS, ParsedAnswer, completion_text, parse_completion
 from .topology import cldice_from_counts, skeleton
 
 # %% auto #0
 __all__ = ['PHI_KNOTS', 'PHI_KINDS', 'REWARD_WEIGHTS', 'ACC_WEIGHTS', 'SIZE_POWER', 'TERMS', 'topo_reward', 'format_reward',
-           'accuracy_reward', 'topology_term', 'ROAM_TABLE', 'roam_reward', 'phi', 'TopoMaps', 'box_cldice', 'Truth',
-           'prepare_truth', 'score_answer', 'TopoReward', 'make_topo_reward', 'Claims', 'extract_claims', 'agreement',
-           'answer_right', 'roam_score', 'RoamReward', 'make_roam_reward', 'GroupShuffled', 'shuffled_in_groups']
+           'accuracy_reward', 'topology_term', 'ROAM_TABLE', 'roam_reward', 'REWARD_SETTINGS', 'phi', 'TopoMaps',
+           'box_cldice', 'Truth', 'prepare_truth', 'score_answer', 'TopoReward', 'make_topo_reward', 'Claims',
+           'extract_claims', 'agreement', 'answer_right', 'roam_score', 'RoamReward', 'make_roam_reward',
+           'reward_settings', 'reward_terms', 'GroupShuffled', 'shuffled_in_groups']
 
 # %% ../nbs/08_rewards.ipynb #73808633
 PHI_KNOTS = ((0.0, 0.0), (0.1, 0.2), (0.3, 0.5), (0.5, 0.7), (0.75, 0.9), (1.0, 1.0))  # (IoU, credit)
@@ -226,19 +227,25 @@ class TopoReward(_CachedReward):
         if not isinstance(size_power, (int, float)) or size_power < 0: raise ValueError(f"size_power must be a number >= 0, got {size_power!r}")
         self.phi_kind, self.acc_weights, self.part, self.size_power = phi_kind, tuple(acc_weights), part, float(size_power)
 
+    def score(self, parsed: ParsedAnswer, # one parsed answer, boxes in mask pixels
+              truth: Truth,                # its sample's prepared truth (`prepare_truth`)
+             ) -> dict:
+        "The terms (fmt, acc, topo, soft_f1, loc, cov) of one parsed answer with these settings."
+        return score_answer(parsed, truth, self.phi_kind, self.acc_weights, self.weights[1], self.weights[2], self.size_power)
+
+    def total(self, terms: dict) -> float:
+        "The composite `w_fmt·fmt + w_acc·acc + w_topo·topo` (weights normalised to sum 1) of one answer's terms."
+        wf, wa, wt = self.weights
+        return _unit(wf * terms["fmt"] + wa * terms["acc"] + wt * terms["topo"])
+
     def terms(self, completions, **kw) -> list[dict | None]:
         "The terms (fmt, acc, topo, soft_f1, loc, cov) of each completion."
-        out = []
-        for i, p, t in self.rows(completions, kw):
-            out.append(None if t is None else score_answer(p, t, self.phi_kind, self.acc_weights,
-                                                           self.weights[1], self.weights[2], self.size_power))
-        return out
+        return [None if t is None else self.score(p, t) for i, p, t in self.rows(completions, kw)]
 
     def __call__(self, completions, **kw) -> list[float | None]:
         terms = self.terms(completions, **kw)
         if self.part is not None: return [None if s is None else s[self.part] for s in terms]
-        wf, wa, wt = self.weights
-        rewards = [None if s is None else _unit(wf * s["fmt"] + wa * s["acc"] + wt * s["topo"]) for s in terms]
+        rewards = [None if s is None else self.total(s) for s in terms]
         self._log(terms, kw)
         return rewards
 
@@ -357,6 +364,38 @@ def make_roam_reward(codec=None,       # box codec of the model family (default:
     return RoamReward(codec, model_hw, table, name=name)
 
 roam_reward = make_roam_reward()
+
+# %% ../nbs/08_rewards.ipynb #58407c2d
+REWARD_SETTINGS = {"w_fmt": REWARD_WEIGHTS["fmt"], "w_acc": REWARD_WEIGHTS["acc"], "w_topo": REWARD_WEIGHTS["topo"],
+                   "phi_kind": "piecewise", "use_cldice": True, "size_power": SIZE_POWER}  # a train config's reward keys
+
+def reward_settings(settings: dict | None = None, # some of `REWARD_SETTINGS`' keys (a train config may hold more)
+                    strict: bool = True,          # ValueError on a key that is not a reward setting (False: ignore it)
+                   ) -> dict:
+    "`REWARD_SETTINGS` updated by `settings`: the keyword arguments of `make_topo_reward` for one run."
+    settings = dict(settings or {})
+    extra = sorted(set(settings) - set(REWARD_SETTINGS))
+    if extra and strict: raise ValueError(f"unknown reward settings {extra}; expected some of {list(REWARD_SETTINGS)}")
+    return {k: settings.get(k, v) for k, v in REWARD_SETTINGS.items()}
+
+def reward_terms(row: dict,      # the split row (detections, height, width; mask and clean_mask for clDice)
+                 pred: dict,     # its prediction row: detections in mask pixels, optional completion, format_ok
+                 settings: dict | None = None, # the run's reward settings (`reward_settings`; default: the kit's)
+                ) -> dict | None:
+    "The Topo-R1 terms, their weighted total as `make_topo_reward(**settings)` gives it, and ROAM; None without a completion."
+    c = pred.get("completion")
+    if not isinstance(c, str): return None
+    f = make_topo_reward(**reward_settings(settings))
+    p = parse_completion(c)   # layout and JSON problems; coordinates are the model's frame, so boxes come from the PRED row
+    problems = list(p.problems)
+    if pred.get("format_ok") is False and not problems: problems.append("format: the PRED file says format_ok is false")
+    if pred.get("format_ok") is True: problems = [q for q in problems if q.split(":", 1)[0] != "outside_image"]
+    parsed = ParsedAnswer(detections=as_detections(pred.get("detections") or []), problems=problems, think=p.think, answer=p.answer)
+    truth_dets = row_detections(row)
+    masks = (row.get("mask"), row.get("clean_mask")) if f.use_cldice else (None, None)
+    s = f.score(parsed, prepare_truth(truth_dets, row.get("height"), row.get("width"), *masks, use_cldice=f.use_cldice))
+    return {"fmt": s["fmt"], "acc": s["acc"], "topo": s["topo"], "reward": f.total(s),
+            "roam": roam_score(parsed, as_detections(truth_dets)), "problems": problems}
 
 # %% ../nbs/08_rewards.ipynb #39acb901
 class GroupShuffled:

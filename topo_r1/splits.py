@@ -4,12 +4,17 @@
 
 # %% ../nbs/05a_splits.ipynb #2c9a5bf5
 from __future__ import annotations
-import os
+import io, os
 from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
 from .settings import load_settings
+from .core import row_detections
 
 # %% auto #0
-__all__ = ['resolve_split', 'load_split']
+__all__ = ['META_COLUMNS', 'resolve_split', 'load_split', 'split_meta', 'check_sizes']
 
 # %% ../nbs/05a_splits.ipynb #59789e30
 def resolve_split(split: str | os.PathLike, # a split folder, or a name under `data_root/splits` or `data_root`
@@ -50,3 +55,71 @@ def load_split(split,                 # a folder, a split name, a `DatasetDict`,
     if missing: raise ValueError(f"the split lacks the columns {missing} (it has {names})")
     if limit is None or limit >= len(split): return split
     return split.select(range(limit)) if isinstance(split, datasets.Dataset) else split[:limit]
+
+# %% ../nbs/05a_splits.ipynb #982048c1
+META_COLUMNS = ("sample_id", "detections", "domain", "n_errors", "height", "width")   # what `split_meta` reads
+
+def _columns(ds) -> list[str]:
+    "The column names of a `datasets.Dataset` or a list of rows."
+    return list(ds.column_names) if hasattr(ds, "column_names") else (list(ds[0]) if len(ds) else [])
+
+def split_meta(ds, # a `datasets.Dataset` or a list of rows, from `load_split`
+              ) -> list[dict]:
+    "Per row `{index, sample_id, detections, domain, n_errors, height, width}`, without decoding pictures."
+    have = [c for c in META_COLUMNS if c in _columns(ds)]
+    cols = ds.select_columns(have).to_dict() if hasattr(ds, "select_columns") else {c: [r.get(c) for r in ds] for c in have}
+    out = []
+    for i in range(len(ds)):
+        dets = row_detections({"detections": cols["detections"][i]})
+        get = lambda c: cols[c][i] if c in cols else None
+        out.append({"index": i, "sample_id": str(cols["sample_id"][i]), "detections": dets, "domain": get("domain"),
+                    "n_errors": int(cols["n_errors"][i]) if "n_errors" in cols else len(dets),
+                    "height": get("height"), "width": get("width")})
+    return out
+
+# %% ../nbs/05a_splits.ipynb #699da9fc
+_PNG = b"\x89PNG\r\n\x1a\n"
+
+def _png_shapes(ds, col: str) -> np.ndarray | None:
+    "The (H, W) of every PNG in an Arrow image column, read from the headers; None when it is not all PNG bytes."
+    import pyarrow as pa, pyarrow.compute as pc
+    try: t = ds.select_columns([col]).with_format("arrow")[:][col]
+    except Exception: return None
+    b = pc.struct_field(t, "bytes") if pa.types.is_struct(t.type) else t
+    if not (pa.types.is_binary(b.type) or pa.types.is_large_binary(b.type)) or b.null_count: return None
+    if len(b) == 0: return np.zeros((0, 2), int)
+    if not pc.all(pc.equal(pc.binary_slice(b, 0, 8), pa.scalar(_PNG, b.type))).as_py(): return None
+    wh = np.frombuffer(b"".join(pc.binary_slice(b, 16, 24).to_pylist()), ">u4").reshape(-1, 2)
+    return wh[:, ::-1].astype(int)
+
+def _shape(x) -> tuple:
+    "(H, W) of a picture cell: PIL image, array, or an undecoded `{'bytes', 'path'}` (only the header is read)."
+    if isinstance(x, dict): x = Image.open(io.BytesIO(x["bytes"]) if x.get("bytes") is not None else x["path"])
+    if isinstance(x, Image.Image): return (x.height, x.width)
+    return tuple(np.shape(x)[:2])
+
+def _no_decode(ds, c):
+    "The column's feature without decoding (a datasets Image feature with decode=False)."
+    import datasets
+    f = ds.features[c]
+    return datasets.Image(decode=False) if isinstance(f, datasets.Image) else f
+
+def _shapes(ds, c: str) -> np.ndarray:
+    "(H, W) per row of a picture column, (-1, -1) for a missing picture: from PNG headers when it can."
+    s = _png_shapes(ds, c) if hasattr(ds, "select_columns") else None
+    if s is not None: return s
+    pics = ds.select_columns([c]).cast_column(c, _no_decode(ds, c))[c] if hasattr(ds, "select_columns") else [r[c] for r in ds]
+    return np.array([_shape(p) if p is not None else (-1, -1) for p in pics], int).reshape(-1, 2)
+
+def check_sizes(ds, # a `datasets.Dataset` or a list of rows
+               ) -> None:
+    "ValueError naming the first rows whose mask (or clean mask) and image differ in size."
+    cols = [c for c in ("image", "mask", "clean_mask") if c in _columns(ds)]
+    shapes = {c: _shapes(ds, c) for c in cols}
+    ids = [str(r) for r in (ds["sample_id"] if hasattr(ds, "select_columns") else [r["sample_id"] for r in ds])]
+    hw = lambda a: tuple(int(v) for v in a)
+    for c in cols[1:]:
+        bad = np.nonzero((shapes[c] != shapes["image"]).any(1) & (shapes[c][:, 0] >= 0))[0]
+        if len(bad):
+            ex = ", ".join(f"{ids[i]} (image {hw(shapes['image'][i])}, {c} {hw(shapes[c][i])})" for i in bad[:3])
+            raise ValueError(f"{len(bad)} rows have a {c} whose size differs from the image's, first: {ex}")
