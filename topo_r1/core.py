@@ -160,7 +160,7 @@ def as_detections(items) -> list[Detection]:
     if isinstance(items, (dict, str)): raise ValueError(f"expected a list of detections, got {type(items).__name__}")
     return [d if isinstance(d, Detection) else Detection.from_dict(d) for d in items]
 
-# %% ../nbs/00_core.ipynb #f81cfaa7
+# %% ../nbs/00_core.ipynb #c44500cf
 def row_detections(row: dict) -> list:
     "The `detections` of a dataset row as a list, whether the column holds JSON text or the list itself."
     d = row.get("detections")

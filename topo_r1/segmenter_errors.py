@@ -19,7 +19,7 @@ from .settings import load_settings
 from .topology import STRUCT8, betti_numbers, count_endpoints
 from .sources import DOMAINS, IMAGE_SUFFIXES, list_real, patch_positions
 from .inject import MIN_BOX_SIDE, InjectedError, endpoint_delta, error_box, signature_ok
-from .build import FEATURES, conversation
+from .sample import FEATURES, conversation
 from .baselines import ridge_map
 from .check import MASK_SUFFIXES, files_by_stem, read_binary_mask, read_image
 
