@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
+from matplotlib.patches import Patch
 from . import settings
 from .core import Box, Detection, ERROR_COLORS, ERROR_TYPES, as_detections, as_image, as_mask, draw_detections
 from .sources import DOMAINS, IMAGE_SUFFIXES, read_mask
@@ -262,7 +263,6 @@ def plot_check(image, mask, detections, ax=None, title: str | None = None, max_s
               ):
     "The image with the mask's outline (yellow) and the detections (boxes coloured by type); returns the Figure."
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
     view = np.asarray(render_view(image, mask, "overlay")[0])
     h, w = view.shape[:2]
     if ax is None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from PIL import Image
 
-from .core import as_detections
+from .core import as_detections, row_detections
 from .answer import SYSTEM_PROMPT, codec_for, format_completion, make_reasoning, parse_completion, user_prompt
 from .views import check_view, render_view
 
@@ -158,8 +158,7 @@ def _completion(self: FamilyAdapter, sample: dict, # a dataset row with detectio
                 reasoning: str | None = None,        # text of the think block (default: `make_reasoning`)
                ) -> str:
     "The target completion for a row, with its boxes written in this family's frame (for SFT)."
-    dets = sample["detections"]
-    dets = as_detections(json.loads(dets) if isinstance(dets, str) else dets)
+    dets = as_detections(row_detections(sample))
     h, w = int(sample["height"]), int(sample["width"])
     if reasoning is None: reasoning = make_reasoning(dets, (h, w), sample.get("domain"))
     return format_completion(dets, reasoning, codec=self.codec, image_hw=(h, w), model_hw=self.model_hw(h, w, view, processor))

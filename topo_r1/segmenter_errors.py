@@ -13,13 +13,15 @@ from PIL import Image
 from scipy import ndimage as ndi
 from skimage.filters import frangi, sato
 from tqdm.auto import tqdm
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 import datasets
 from .core import ERROR_COLORS, ERROR_TYPES, as_image, as_mask, draw_detections
 from .settings import load_settings
 from .topology import STRUCT8, betti_numbers, count_endpoints
 from .sources import DOMAINS, IMAGE_SUFFIXES, list_real, patch_positions
 from .inject import MIN_BOX_SIDE, InjectedError, endpoint_delta, error_box, signature_ok
-from .build import FEATURES, conversation
+from .sample import FEATURES, conversation
 from .baselines import ridge_map
 from .check import MASK_SUFFIXES, files_by_stem, read_binary_mask, read_image
 
@@ -301,10 +303,9 @@ def plot_real_errors(row, ax=None, title: str | None = None):
 
 def save_real_errors(rows, out, n: int = 6):
     "A figure of `n` rows with errors (image | difference and boxes), written to `out`; returns the Figure."
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
     rows = [r for r in rows if r["detections"]][:n] or list(rows)[:n]
-    fig, axes = plt.subplots(len(rows), 2, figsize=(6, 3 * len(rows)), squeeze=False)
+    fig = Figure(figsize=(6, 3 * len(rows)))             # a bare Figure (no pyplot): written to a file, never left open
+    axes = fig.subplots(len(rows), 2, squeeze=False)
     for r, (a, b) in zip(rows, axes):
         a.imshow(_picture(r["image"])); a.set_axis_off(); a.set_title(f"{r['sample_id']} ({r['domain']})", fontsize=7)
         plot_real_errors(r, b)
@@ -337,8 +338,7 @@ def write_split(rows: list[dict], out, counts: dict | None = None, skipped=(), p
                 "skipped": list(skipped)}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
     if gallery:
-        import matplotlib.pyplot as plt
-        plt.close(save_real_errors(dd["test"], out / "gallery.png"))
+        save_real_errors(dd["test"], out / "gallery.png")
     return dd
 
 def diff_cli(argv: list[str]) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 import scipy.io
-from .core import as_image, as_mask
+from .core import as_image, as_mask, as_rng, check_pair
 from .settings import load_settings
 
 # %% auto #0
@@ -157,7 +157,6 @@ def extract_patches(image,                 # H×W×3 uint8
                     min_foreground: float = 0.01, # drop windows with a smaller foreground fraction
                    ) -> list[tuple[np.ndarray, np.ndarray, tuple[int, int]]]:
     "Square patches `(image, mask, (row, col))` of an image/mask pair that hold enough foreground."
-    from topo_r1.core import check_pair
     image, mask = check_pair(image, mask)
     stride = size if stride is None else stride
     if not (isinstance(size, (int, np.integer)) and size > 0 and isinstance(stride, (int, np.integer)) and stride > 0):
@@ -177,7 +176,6 @@ def split_sources(items,        # SourceItems (or anything with a `source_id`)
                   rng=None,     # None, a seed or a Generator
                  ) -> dict[str, list]:
     "Split `items` by source image into named groups of the given fractions."
-    from topo_r1.core import as_rng
     if not isinstance(fractions, dict) or not fractions:
         raise ValueError(f"fractions must be a non-empty dict like {{'train': 0.8, 'test': 0.2}}, got {fractions!r}")
     f = np.array(list(fractions.values()), float)

@@ -11,7 +11,7 @@ from .core import as_rng
 
 # %% auto #0
 __all__ = ['GENERATORS', 'smooth_noise', 'random_walk', 'TubeCanvas', 'tube_mask', 'blend', 'make_vessels', 'width_contrast',
-           'canvas_radius_contrast', 'make_roads', 'make_cracks', 'make_scene', 'gallery']
+           'make_roads', 'make_cracks', 'make_scene', 'gallery']
 
 # %% ../nbs/02_synthetic.ipynb #45f73528
 def _shape(size) -> tuple[int, int]:
@@ -132,10 +132,6 @@ def width_contrast(mask) -> np.ndarray:
     "Thin vessels are fainter, as in fundus photographs: contrast in [0.55, 1] grows with the local tube width."
     width = ndi.distance_transform_edt(mask)
     return 0.55 + 0.45 * np.clip(ndi.maximum_filter(width, 3) / 3, 0, 1)
-
-def canvas_radius_contrast(alpha, mask) -> np.ndarray:
-    "The earlier name of `width_contrast` (`alpha` was never used; kept so old calls work)."
-    return width_contrast(mask)
 
 # %% ../nbs/02_synthetic.ipynb #a507a223
 def _border_point(h, w, rng):

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from .core import as_rng
 from .settings import load_settings
@@ -33,11 +34,11 @@ def topology_tour(out=None,     # output folder (default: RUNS_DIR/tour/<timesta
                   rng=None,     # None (fresh scenes each time), a seed or a Generator
                  ) -> Path:
     "Measure β0, β1 and endpoints on synthetic and real masks; write `report.md` and `samples.png`; return the report path."
-    import matplotlib.pyplot as plt
     out = Path(out) if out is not None else load_settings().runs_dir / "tour" / datetime.now().strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     samples = _tour_samples(rng)
-    rows, fig, axs = [], *plt.subplots(2, max(len(samples), 1), figsize=(3.2 * max(len(samples), 1), 6.6), squeeze=False)
+    fig = Figure(figsize=(3.2 * max(len(samples), 1), 6.6))   # a bare Figure (no pyplot): written to a file, never left open
+    rows, axs = [], fig.subplots(2, max(len(samples), 1), squeeze=False)
     for j, (name, image, mask) in enumerate(samples):
         t0 = time.perf_counter(); b0, b1 = betti_numbers(mask); tb = time.perf_counter() - t0
         g = skeleton_graph(mask)
@@ -45,7 +46,7 @@ def topology_tour(out=None,     # output folder (default: RUNS_DIR/tour/<timesta
                     f"{len(g.branches)} | {len(g.terminal_branches)} | {tb * 1e3:.2f} |")
         axs[0, j].imshow(image); axs[0, j].set_title(name, fontsize=9); axs[0, j].set_axis_off()
         plot_skeleton_graph(mask, graph=g, ax=axs[1, j])
-    fig.tight_layout(); fig.savefig(out / "samples.png", dpi=80); plt.close(fig)
+    fig.tight_layout(); fig.savefig(out / "samples.png", dpi=80)
     notes = [] if len(samples) > 3 else ["No real datasets were found (set real_data_roots in settings.ini).\n"]
     lines = ["# Topology tour\n", f"{datetime.now():%Y-%m-%d %H:%M}, seed {rng!r}.\n",
              "Convention: 8-connected foreground, 4-connected background, border padded with background. "
@@ -63,6 +64,5 @@ def tour_cli(argv: list[str]) -> int:
     p.add_argument("--out", default=None, help="output folder (default: RUNS_DIR/tour/<timestamp>)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the synthetic scenes")
     ns = p.parse_args(argv)
-    import matplotlib; matplotlib.use("Agg")
     print(topology_tour(ns.out, rng=ns.seed))
     return 0
