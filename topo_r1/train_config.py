@@ -149,9 +149,10 @@ def parse_keys(d: dict,               # keys of the dataclass `cls` and their va
                where: str = "config", # where the values come from, for messages
               ) -> dict:
     "`d` with each value read and checked by `HfArgumentParser(cls)` (type, choices); lists, mappings and None as given."
-    try: ns = _parser(cls).parse_args(_argv(d))
+    try: ns, extra = _parser(cls).parse_known_args(_argv(d))
     except argparse.ArgumentError as e:
         raise ValueError(f"config key {e.argument_name.split('/')[0][2:]!r} in {where}: {e.message}") from None
+    if extra: raise ValueError(f"config values {extra} in {where} are too many: a list given to a key that takes one value")
     return {k: v if v is None or isinstance(v, (list, dict)) else getattr(ns, k) for k, v in d.items()}
 
 def split_keys(d: dict,               # config keys and values (kit keys and TRL keys)
