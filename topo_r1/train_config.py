@@ -105,8 +105,8 @@ class TrainConfig:
         if self.subset is None: self.subset = "sft" if self.kind == "sft" else "rl"
 
     def trl_value(self, key: str):
-        "A TRL setting of this run: its TRL arguments' once built, else the config's value, the kit's default or TRL's."
-        if self.trl_args is not None: return getattr(self.trl_args, key)
+        "A TRL setting of this run: its TRL arguments' once built, else the config's, the kit's default or TRL's (or None)."
+        if self.trl_args is not None: return getattr(self.trl_args, key, None)
         if key in self.trl: return self.trl[key]
         if key in TRL_DEFAULTS: return TRL_DEFAULTS[key]
         return {f.name: f.default for f in fields(trl_config_class(self.kind))}.get(key)
