@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from transformers import HfArgumentParser
 
 from .answer import VIEWS
 from .rewards import PHI_KINDS, REWARD_WEIGHTS, SIZE_POWER
@@ -141,7 +140,9 @@ def _argv(d: dict) -> list[str]:
     return out
 
 @functools.cache
-def _parser(cls) -> HfArgumentParser:
+def _parser(cls):
+    "`HfArgumentParser(cls)`, made once per class."
+    from transformers import HfArgumentParser   # transformers takes a second to import: only when a config is read
     return HfArgumentParser(cls, allow_abbrev=False, exit_on_error=False)
 
 def parse_keys(d: dict,               # keys of the dataclass `cls` and their values
