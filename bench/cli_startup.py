@@ -24,7 +24,7 @@ def topo_r1_command() -> list[str]:
 def commands(root: Path) -> list[str]:
     "The subcommands of the package under `root` (read from its `COMMANDS` table in a fresh process)."
     r = subprocess.run([sys.executable, "-c", "from topo_r1.cli import COMMANDS; print(' '.join(COMMANDS))"],
-                       capture_output=True, text=True, env=_env(root), check=True)
+                       capture_output=True, text=True, env=_env(root), cwd=root, check=True)
     return r.stdout.split()
 
 
@@ -35,7 +35,7 @@ def _env(root: Path) -> dict:
 def timed(argv: list[str], root: Path) -> float:
     "Seconds one process takes from start to exit (it must succeed)."
     t = time.perf_counter()
-    subprocess.run(argv, capture_output=True, env=_env(root), check=True)
+    subprocess.run(argv, capture_output=True, env=_env(root), cwd=root, check=True)   # cwd: `python -c` puts it first on sys.path
     return time.perf_counter() - t
 
 

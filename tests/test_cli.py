@@ -32,8 +32,8 @@ def test_every_command_answers_help(capsys):
 
 def test_help_imports_no_command_module():
     "`topo-r1 --help` stays fast: the command table imports no command module (and no torch, TRL or datasets)."
-    code = ("import sys, topo_r1.cli; heavy = {'torch', 'trl', 'datasets', 'transformers', 'topo_r1.build', 'topo_r1.train', "
-            "'topo_r1.experiments', 'topo_r1.vlm', 'topo_r1.metrics'}; print(sorted(heavy & set(sys.modules)))")
+    code = ("import sys, topo_r1.cli; heavy = {'numpy', 'torch', 'trl', 'datasets', 'transformers', 'topo_r1.build', "
+            "'topo_r1.train', 'topo_r1.experiments', 'topo_r1.vlm', 'topo_r1.environment'}; print(sorted(heavy & set(sys.modules)))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
 

@@ -6,14 +6,11 @@
 from __future__ import annotations
 import argparse, importlib.metadata, sys
 
-from .environment import environment_info, info_cli   # `topo-r1 info`; `environment_info` is re-exported
-
 # %% auto #0
 __all__ = ['COMMANDS', 'USER_ERRORS', 'main', 'environment_info', 'info_cli']
 
 # %% ../nbs/18_cli.ipynb #2129b54f
-_all_ = ["environment_info", "info_cli"]   # their home is `topo_r1.environment`; importable from here as before
-
+def _info(argv):     from topo_r1.environment import info_cli; return info_cli(argv)
 def _tour(argv):     from topo_r1.tour import tour_cli; return tour_cli(argv)
 def _build(argv):    from topo_r1.build import build_cli; return build_cli(argv)
 def _baseline(argv): from topo_r1.baselines import baseline_cli; return baseline_cli(argv)
@@ -27,7 +24,7 @@ def _segment(argv):  from topo_r1.segmenter_errors import segment_cli; return se
 def _diff(argv):     from topo_r1.segmenter_errors import diff_cli; return diff_cli(argv)
 
 COMMANDS = {  # name -> (handler, one-line help); a handler imports its module when its command runs
-    "info": (info_cli, "print versions, GPU, resolved settings and the real datasets found"),
+    "info": (_info, "print versions, GPU, resolved settings and the real datasets found"),
     "tour": (_tour, "write a short topology report on synthetic and real masks"),
     "build": (_build, "build the SFT / RL / test datasets with injected, verified errors"),
     "baseline": (_baseline, "run a training-free detector on a split, writing PRED.jsonl"),
@@ -66,6 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as e:
         print(f"topo-r1 {ns.command}: error: {e}", file=sys.stderr)
         return 2
+
+# %% ../nbs/18_cli.ipynb #0b410a52
+_all_ = ["environment_info", "info_cli"]   # their home is `topo_r1.environment`
+
+def __getattr__(name: str):
+    "`topo_r1.cli.environment_info` and `info_cli` still import, from their home `topo_r1.environment`."
+    if name not in ("environment_info", "info_cli"): raise AttributeError(f"module 'topo_r1.cli' has no attribute {name!r}")
+    from topo_r1 import environment
+    return getattr(environment, name)
 
 # %% ../nbs/18_cli.ipynb #80d4d032
 if __name__ == "__main__": sys.exit(main())
