@@ -66,7 +66,7 @@ def _trainer(kind, sft_dir, split, seed, over):
     model, processor, adapter = load_model(cfg)
     data = training_dataset(load_training_split(cfg), adapter, processor, cfg.view, cfg.system_prompt, cfg.think,
                             keep_columns=kind == "grpo")
-    tr = make_trainer(cfg, model, processor, adapter, data, False)
+    tr = make_trainer(cfg, model, processor, adapter, data)
     tr.current_gradient_accumulation_steps = 1   # set by Trainer.train(); GRPO's loss normaliser reads it
     tr.model.train()
     return tr, cfg

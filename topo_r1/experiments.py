@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from .settings import load_settings
-from .cli import environment_info
+from .environment import environment_info
 from .train_config import parse_value
 # what experiment notebooks import, re-exported here (their homes: `topo_r1.evaluate`, `topo_r1.stages`)
 from .evaluate import (box_scale, mean_sd, prediction_gallery, read_pred_file, score_completions,

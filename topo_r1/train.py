@@ -10,15 +10,14 @@ from pathlib import Path
 import datasets
 from tqdm.auto import tqdm
 
-from .core import as_detections
+from .core import as_detections, row_detections
 from .answer import type_phrase, region_name
 from .rewards import make_roam_reward, make_topo_reward, shuffled_in_groups
 from .attention import make_cgro_reward
 from .vlm import load_vlm
 from .curriculum import easy_rows, easy_split                 # re-exported: they lived here before
-from .train_config import (KINDS, CONFIG_DIR, TrainConfig, check_config, list_presets, load_config,
-                                  load_training_split, parse_overrides, split_subset, trl_arguments, validate_train_config)
-from .warmup import token_targets, vision_tower, warm_up_vision
+from .train_config import KINDS, TrainConfig, list_presets, load_config, reward_weights
+from .warmup import vision_tower, warm_up_vision
 
 # %% auto #0
 __all__ = ['short_reasoning', 'to_example', 'training_dataset', 'prompt_lengths', 'check_max_length', 'load_model', 'lora_config',
@@ -36,10 +35,6 @@ def short_reasoning(detections, # the row's detections (wire dicts or core.Detec
         f"{type_phrase(d.type)} {region_name(d.box, shape)}" for d in dets) + "."
 
 # %% ../nbs/11b_train.ipynb #5255c40f
-def _detections(row) -> list:
-    d = row["detections"]
-    return json.loads(d) if isinstance(d, str) else list(d)
-
 def to_example(row: dict,       # a dataset row (image, mask, detections, height, width)
                adapter,         # the model family's `FamilyAdapter`
                processor=None,  # the processor in use (Qwen2.5-VL's resized frame depends on it)
@@ -47,9 +42,9 @@ def to_example(row: dict,       # a dataset row (image, mask, detections, height
               ) -> dict:
     "The TRL example of one row: conversational `prompt` with image placeholders, `images`, target `completion`."
     messages, images = adapter.messages(row, view, processor, system_prompt)
-    h, w = int(row["height"]), int(row["width"])
-    reasoning = short_reasoning(_detections(row), (h, w)) if think == "short" else None
-    text = adapter.completion({**row, "detections": _detections(row)}, view, processor, reasoning=reasoning)
+    h, w, dets = int(row["height"]), int(row["width"]), row_detections(row)
+    reasoning = short_reasoning(dets, (h, w)) if think == "short" else None
+    text = adapter.completion({**row, "detections": dets}, view, processor, reasoning=reasoning)
     return {"prompt": messages, "images": images,
             "completion": [{"role": "assistant", "content": [{"type": "text", "text": text}]}]}
 
@@ -64,7 +59,7 @@ def training_dataset(ds,          # a `datasets.Dataset` of rows (a built split'
         ex = to_example(row, adapter, processor, view, system_prompt, think)
         if keep_columns:
             ex.update({k: v for k, v in row.items() if k not in ("image", "prompt", "completion")})
-            ex["detections"] = _detections(row)
+            ex["detections"] = row_detections(row)
         recs.append(ex)
     return datasets.Dataset.from_list(recs)
 
@@ -114,20 +109,17 @@ def lora_config(cfg: TrainConfig):
 
 # %% ../nbs/11b_train.ipynb #73337afd
 def reward_functions(cfg: TrainConfig, adapter, processor=None) -> tuple[list, list[float]]:
-    "The TRL reward functions of a GRPO run and their weights."
+    "The TRL reward functions of a GRPO run and their weights (`reward_weights`, which TRL's arguments already hold)."
     model_hw = lambda h, w: adapter.model_hw(h, w, cfg.view, processor)
     funcs = [make_topo_reward(cfg.w_fmt, cfg.w_acc, cfg.w_topo, phi_kind=cfg.phi_kind, use_cldice=cfg.use_cldice, size_power=cfg.size_power,
                               codec=adapter.codec, model_hw=model_hw)]
-    weights = [1.0]
-    if cfg.w_roam > 0:
-        funcs.append(make_roam_reward(codec=adapter.codec, model_hw=model_hw)); weights.append(cfg.w_roam)
+    if cfg.w_roam > 0: funcs.append(make_roam_reward(codec=adapter.codec, model_hw=model_hw))
     if cfg.cgro_weight > 0:   # bound to the policy once the trainer exists (`_trainer`)
         funcs.append(make_cgro_reward(cfg.cgro_top_t, cfg.cgro_delta1, cfg.cgro_delta2, cfg.cgro_layers, view=cfg.view))
-        weights.append(cfg.cgro_weight)
     if cfg.shuffle_rewards:   # the placebo: same statistics per group, no signal; one seed for every term, so
         # all terms get the same permutation and each answer's weighted total moves as a whole
         funcs = [shuffled_in_groups(f, cfg.trl_value("num_generations"), cfg.seed) for f in funcs]
-    return funcs, weights
+    return funcs, reward_weights(cfg)
 
 # %% ../nbs/11b_train.ipynb #06428fe5
 def stop_at_answer(model, processor) -> bool:
@@ -146,42 +138,41 @@ def last_checkpoint(output_dir) -> str | None:
     d = Path(output_dir)
     return get_last_checkpoint(str(d)) if d.is_dir() else None
 
-def _trainer(cfg: TrainConfig, model, processor, adapter, data, progress: bool):
-    "TRL's `SFTTrainer` or `GRPOTrainer` for a run."
+def _trainer(cfg: TrainConfig, model, processor, adapter, data):
+    "TRL's `SFTTrainer` or `GRPOTrainer` for a run, with the TRL arguments the config holds."
     from trl import GRPOTrainer, SFTTrainer
-    args = trl_arguments(cfg)
-    args.disable_tqdm = not progress
     if cfg.kind == "sft":
         data = data.remove_columns([c for c in data.column_names if c not in ("prompt", "completion", "images")])
-        return SFTTrainer(model=model, args=args, train_dataset=data, processing_class=processor, peft_config=lora_config(cfg))
+        return SFTTrainer(model=model, args=cfg.trl_args, train_dataset=data, processing_class=processor,
+                          peft_config=lora_config(cfg))
     if cfg.stop_at_answer: stop_at_answer(model, processor)
-    funcs, weights = reward_functions(cfg, adapter, processor)
-    args.reward_weights = weights
-    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=data, processing_class=processor,
+    funcs, _ = reward_functions(cfg, adapter, processor)   # their weights are in cfg.trl_args.reward_weights
+    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=cfg.trl_args, train_dataset=data, processing_class=processor,
                           peft_config=lora_config(cfg))
     for f in funcs:
         if hasattr(f, "bind"): f.bind(trainer)   # CGRO traces the policy's attention: it needs the model TRL trains
     return trainer
 
 def train(kind: str,               # "sft" or "grpo"
-          config=None,             # a preset name, a YAML path, a dict or a `TrainConfig`
-          overrides=(),            # ["key=value", ...] or a dict
-          progress: bool = True,   # show TRL's progress bar
+          config=None,             # a preset name, a YAML path, a dict, or a `TrainConfig` from `load_config` (used as it is)
+          overrides=(),            # ["key=value", ...] or a dict (when `config` is not loaded yet)
+          progress: bool = True,   # show TRL's progress bar (when `config` is not loaded yet)
          ) -> Path:
     "Train with TRL's `SFTTrainer` or `GRPOTrainer`; returns the output folder holding the final model."
     import torch
-    cfg = config if isinstance(config, TrainConfig) else load_config(kind, config, overrides)
+    cfg = config if isinstance(config, TrainConfig) else load_config(kind, config, overrides, progress)
     if cfg.kind != kind: raise ValueError(f"the config is for {cfg.kind!r}, not {kind!r}")
-    ds = load_training_split(cfg)
+    if cfg.trl_args is None: raise ValueError("train needs a config from `load_config` (it holds TRL's arguments and the split)")
     torch.manual_seed(cfg.seed)
     model, processor, adapter = load_model(cfg)
-    data = training_dataset(ds, adapter, processor, cfg.view, cfg.system_prompt, cfg.think, keep_columns=kind == "grpo")
-    if kind == "sft": check_max_length(data, processor, cfg.trl_value("max_length"))
-    trainer = _trainer(cfg, model, processor, adapter, data, progress)
+    data = training_dataset(cfg.dataset, adapter, processor, cfg.view, cfg.system_prompt, cfg.think, keep_columns=kind == "grpo")
+    if kind == "sft": check_max_length(data, processor, cfg.trl_args.max_length)
+    trainer = _trainer(cfg, model, processor, adapter, data)
     ckpt = last_checkpoint(cfg.output_dir) if cfg.resume else None
     if trainer.is_world_process_zero(): write_train_config(cfg)   # now, so checkpoints know their prompt
     if kind == "sft" and cfg.vision_warmup_steps > 0 and ckpt is None:   # a resumed run has warm eyes already
-        losses = warm_up_vision(model, processor, ds, cfg.view, cfg.vision_warmup_steps, seed=cfg.seed, progress=progress)
+        losses = warm_up_vision(model, processor, cfg.dataset, cfg.view, cfg.vision_warmup_steps, seed=cfg.seed,
+                                progress=not cfg.trl_args.disable_tqdm)
         (Path(cfg.output_dir) / "vision_warmup.json").write_text(json.dumps({"steps": len(losses), "loss": losses}))
     trainer.train(resume_from_checkpoint=ckpt)
     return save_final(trainer, processor, cfg)

@@ -25,6 +25,7 @@ __all__ = ['load_vlm', 'generate', 'load_rows', 'trained_prompt', 'predict', 'pr
            'CHAT_TEMPLATE', 'tiny_tokenizer', 'tiny_config', 'tiny_processor', 'tiny_vlm']
 
 # %% ../nbs/10c_vlm.ipynb #0f918799
+# compatibility only: names whose homes are views, families and tiny, importable from here as before
 _all_ = ["VIEWS", "CONTOUR_RGB", "toy_row", "check_view", "render_view", "show_views", "FamilyAdapter", "FAMILIES",
          "resized_hw", "family_of", "get_family", "read_model_type", "QWEN_SPECIAL_TOKENS", "TAG_TOKENS",
          "QWEN_PRETOKENIZE_REGEX", "CHAT_TEMPLATE", "tiny_tokenizer", "tiny_config", "tiny_processor", "tiny_vlm"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from .vlm import render_view
+from .views import render_view
 
 # %% auto #0
 __all__ = ['vision_tower', 'token_targets', 'warm_up_vision']
