@@ -59,12 +59,12 @@ def _trainer(kind, sft_dir, split, seed, over):
     import tempfile
     import torch
     from topo_r1.train import _trainer as make_trainer, load_model, training_dataset
-    from topo_r1.train_config import load_config, load_training_split
+    from topo_r1.train_config import load_config
     cfg = load_config(kind, f"tiny_{kind}", {"split": split, "model": str(sft_dir), "subset": "rl", "seed": seed,
                                             "freeze_vision": True, "output_dir": tempfile.mkdtemp(prefix=f"noise-{kind}-"), **over})
     torch.manual_seed(seed)
     model, processor, adapter = load_model(cfg)
-    data = training_dataset(load_training_split(cfg), adapter, processor, cfg.view, cfg.system_prompt, cfg.think,
+    data = training_dataset(cfg.dataset, adapter, processor, cfg.view, cfg.system_prompt, cfg.think,
                             keep_columns=kind == "grpo")
     tr = make_trainer(cfg, model, processor, adapter, data)
     tr.current_gradient_accumulation_steps = 1   # set by Trainer.train(); GRPO's loss normaliser reads it

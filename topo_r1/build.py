@@ -27,7 +27,7 @@ __all__ = ['check_config', 'build_dataset', 'build_cli', 'SPLIT_SIZES', 'DOMAIN_
 from .plan import (SPLIT_SIZES, CURRICULUM, REAL_DATASETS, TEST_SOURCE_FRACTION, ALT_ITEMS, split_sizes)
 from .sample import MAX_SCENES, HARD_FIRST, conversation, make_sample
 from .shards import write_shard
-check_config = validate_build_config   # the earlier name (train_config.check_config is another thing)
+check_config = validate_build_config   # the earlier name
 _all_ = ["SPLIT_SIZES", "DOMAIN_MIX", "CURRICULUM", "REAL_DATASETS", "TEST_SOURCE_FRACTION", "TYPE_MIX", "ALT_ITEMS",
          "FEATURES", "MAX_SCENES", "HARD_FIRST", "EXECUTORS", "split_sizes", "BuildConfig", "validate_build_config",
          "check_config", "make_plan", "write_shard", "conversation", "make_sample", "run_shards", "write_manifest", "save_gallery"]

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from .core import as_detections, row_detections
 from .answer import type_phrase, region_name
 from .rewards import make_roam_reward, make_topo_reward, shuffled_in_groups
-from .attention import make_cgro_reward
+from .cgro import make_cgro_reward
 from .vlm import load_vlm
 from .curriculum import easy_rows, easy_split                 # re-exported: they lived here before
 from .train_config import KINDS, TrainConfig, list_presets, load_config, reward_weights
