@@ -15,7 +15,8 @@ from .core import Box, Detection, ERROR_COLORS, ERROR_TYPES, as_detections, as_i
 from .sources import DOMAINS, IMAGE_SUFFIXES, read_mask
 from .metrics import write_predictions
 from .baselines import classical_baseline
-from .vlm import generate, load_vlm, render_view, trained_prompt
+from .views import render_view
+from .vlm import generate, load_vlm, trained_prompt
 
 # %% auto #0
 __all__ = ['MASK_SUFFIXES', 'CONTAINED', 'read_image', 'read_binary_mask', 'read_pair', 'files_by_stem', 'pair_files',

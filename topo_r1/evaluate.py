@@ -12,7 +12,7 @@ import numpy as np
 from .core import Box, ERROR_COLORS, draw_detections, row_detections
 from .metrics import detection_scores, pred_rows
 from .rewards import make_topo_reward
-from .vlm import get_family
+from .families import get_family
 
 # %% auto #0
 __all__ = ['read_pred_file', 'score_predictions', 'prediction_gallery', 'score_completions', 'training_log', 'training_curve',
