@@ -8,7 +8,6 @@ import json, math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 import numpy as np
-from matplotlib.patches import Rectangle   # matplotlib without pyplot: about 0.3 s, paid once
 
 # %% auto #0
 __all__ = ['ERROR_TYPES', 'ERROR_DEFINITIONS', 'ERROR_SIGNATURES', 'ERROR_COLORS', 'BOX_STYLES', 'check_error_type', 'Box',
@@ -242,6 +241,7 @@ def draw_detections(ax,                     # a matplotlib Axes showing an image
                     offset: tuple[float, float] = (0.0, 0.0), # (x, y) added after scaling (e.g. a panel's origin)
                    ) -> list:
     "Draw detections as rectangles coloured by type on `ax`; returns the matplotlib patches."
+    from matplotlib.patches import Rectangle   # here, not at the top: every module of the kit imports core (+0.15 s, bench/cli_startup.py)
     if style not in BOX_STYLES: raise ValueError(f"style must be one of {sorted(BOX_STYLES)}, got {style!r}")
     dets = as_detections(detections)
     if labels == "type": labels = [d.type.replace("_", " ") for d in dets]
