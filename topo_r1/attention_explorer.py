@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import ipywidgets as W
 
 from .core import as_detections, draw_detections, row_detections
 from .splits import load_split
@@ -207,7 +208,6 @@ class AttentionExplorer:
         return self
 
     def _build(self):
-        import ipywidgets as W
         tr = self.trace
         self.multi = W.Checkbox(value=False, description="multi-select", indent=False)
         self.layers = W.SelectionRangeSlider(options=[(str(l), l) for l in tr.layers], index=(0, len(tr.layers) - 1),

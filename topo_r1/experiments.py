@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import yaml
+import nbformat
 
 from .settings import load_settings
 from .environment import environment_info
@@ -58,7 +59,6 @@ def _literal(src: str):
 def notebook_parameters(name: str | Path, # an experiment name or a notebook path
                        ) -> dict:
     "The parameters of an experiment with their default values, read from its `parameters` cell by papermill."
-    import nbformat
     from papermill.translators import PythonTranslator   # what `papermill.inspect_notebook` runs, minus its kernel lookup
     nb = nbformat.read(experiment_path(name), as_version=4)
     cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html, re
 
 import numpy as np
+import ipywidgets as W
 
 from .core import ERROR_TYPES, as_detections
 from .splits import check_sizes, load_split, split_meta
@@ -237,7 +238,6 @@ class FailureExplorer:
 
     # -- the controls ------------------------------------------------------------------------------------------
     def _build(self):
-        import ipywidgets as W
         doms = sorted({str(s["domain"]) for s in self.table if s["domain"] is not None})
         ne = [s["n_errors"] for s in self.table]
         lay = W.Layout(width="auto")

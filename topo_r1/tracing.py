@@ -4,7 +4,7 @@
 
 # %% ../nbs/10d_tracing.ipynb #6954b509
 from __future__ import annotations
-import json, re
+import json, re, sys
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
+from tqdm.auto import tqdm
 
 from .core import ERROR_TYPES, check_pair
 from .answer import completion_text
@@ -291,7 +292,7 @@ def eval_mode(model):
 # %% ../nbs/10d_tracing.ipynb #d0b79dee
 def _completion_attention(attn, hidden, cos, sin, start: int, n: int, keep) -> "torch.Tensor":
     "Attention weights (B, heads, n, S) of the query rows start..start+n of one layer, recomputed as eager does."
-    import sys, torch
+    import torch
     rope = sys.modules[type(attn).__module__].apply_rotary_pos_emb    # the layer's own rotary embedding
     b, s, _ = hidden.shape
     q = attn.q_proj(hidden[:, start:start + n]).view(b, n, -1, attn.head_dim)
@@ -415,7 +416,6 @@ def trace_rows(model, processor,
                progress: bool = True,       # show a progress bar
               ) -> list[AttentionTrace | None]:
     "One trace per (row, completion); None where the completion has no reasoning to trace."
-    from tqdm.auto import tqdm
     if len(rows) != len(completions): raise ValueError(f"{len(rows)} rows but {len(completions)} completions")
     out = []
     for row, c in tqdm(list(zip(rows, completions)), desc="trace", unit="row", disable=not progress):
