@@ -15,7 +15,6 @@ from skimage.filters import gaussian, sato
 from skimage.graph import MCP_Geometric
 from tqdm.auto import tqdm
 from tqdm.contrib.concurrent import process_map
-from matplotlib.lines import Line2D
 
 from .core import Box, Detection, ERROR_TYPES, ERROR_COLORS, as_detections, as_rng, check_pair, draw_detections
 from .topology import skeleton, skeleton_graph
@@ -400,7 +399,8 @@ def show_failures(split,              # a built split (folder, name or dataset)
                   pred,               # its PRED.jsonl
                   n: int = 8, subset: str = "test", tau: float = 0.3):
     "Figure of the `n` samples with the lowest F1@tau: image and mask, GT boxes solid, predictions dashed."
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt   # matplotlib here, not at the top: it adds 0.2-0.5 s to every start of this command (bench/cli_startup.py)
+    from matplotlib.lines import Line2D
     ds, preds = load_subset(split, subset), {r["sample_id"]: r["detections"] for r in read_predictions(pred)}
     ids = [str(s) for s in ds["sample_id"]]
     missing = [s for s in ids if s not in preds]

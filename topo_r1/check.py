@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
-from matplotlib.patches import Patch
 from . import settings
 from .core import Box, Detection, ERROR_COLORS, ERROR_TYPES, as_detections, as_image, as_mask, draw_detections
 from .sources import DOMAINS, IMAGE_SUFFIXES, read_mask
@@ -263,7 +262,8 @@ def plot_check(image, mask, detections, ax=None, title: str | None = None, max_s
                labels=None,   # None (a legend of the types), or "type" to write each box's type beside it
               ):
     "The image with the mask's outline (yellow) and the detections (boxes coloured by type); returns the Figure."
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt   # matplotlib here, not at the top: it adds 0.2-0.5 s to every start of this command (bench/cli_startup.py)
+    from matplotlib.patches import Patch
     view = np.asarray(render_view(image, mask, "overlay")[0])
     h, w = view.shape[:2]
     if ax is None:

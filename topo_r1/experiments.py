@@ -9,7 +9,6 @@ from datetime import datetime
 from pathlib import Path
 
 import yaml
-import nbformat
 
 from .settings import load_settings
 from .environment import environment_info
@@ -60,6 +59,7 @@ def notebook_parameters(name: str | Path, # an experiment name or a notebook pat
                        ) -> dict:
     "The parameters of an experiment with their default values, read from its `parameters` cell by papermill."
     from papermill.translators import PythonTranslator   # what `papermill.inspect_notebook` runs, minus its kernel lookup
+    import nbformat   # here, not at the top: nbformat (jsonschema) adds 1.4 s to `topo-r1 run --help` (python -X importtime)
     nb = nbformat.read(experiment_path(name), as_version=4)
     cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     return {p.name: _literal(p.default) for p in PythonTranslator.inspect(cells[0])} if cells else {}

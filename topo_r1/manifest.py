@@ -8,8 +8,6 @@ import dataclasses, hashlib, json, time
 from collections import Counter
 from pathlib import Path
 from datasets import DatasetDict
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 from .core import ERROR_COLORS, add_counts, draw_detections
 from .settings import package_versions
 from .inject import MIN_BOX_SIDE, MIN_GAP
@@ -85,6 +83,8 @@ def write_manifest(out: Path, ds: DatasetDict, cfg: BuildConfig, stats: dict, se
 def save_gallery(ds: DatasetDict, path, n: int = 8):
     "Draw `n` samples (image, corrupted mask) with their boxes coloured by type (`core.draw_detections`); returns the Figure."
     # a bare Figure, not pyplot: nothing pops up or stays open when a build writes its gallery
+    from matplotlib.figure import Figure   # matplotlib here, not at the top: it adds 0.2-0.5 s to every start of this command (bench/cli_startup.py)
+    from matplotlib.patches import Patch
     rows = []
     for split in ("test", "sft", "rl"):
         d = ds[split] if split in ds else None

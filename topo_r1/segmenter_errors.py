@@ -13,8 +13,6 @@ from PIL import Image
 from scipy import ndimage as ndi
 from skimage.filters import frangi, sato
 from tqdm.auto import tqdm
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 import datasets
 from .core import ERROR_COLORS, ERROR_TYPES, as_image, as_mask, draw_detections
 from .settings import load_settings
@@ -303,6 +301,8 @@ def plot_real_errors(row, ax=None, title: str | None = None):
 
 def save_real_errors(rows, out, n: int = 6):
     "A figure of `n` rows with errors (image | difference and boxes), written to `out`; returns the Figure."
+    from matplotlib.figure import Figure   # matplotlib here, not at the top: it adds 0.2-0.5 s to every start of this command (bench/cli_startup.py)
+    from matplotlib.patches import Patch
     rows = [r for r in rows if r["detections"]][:n] or list(rows)[:n]
     fig = Figure(figsize=(6, 3 * len(rows)))             # a bare Figure (no pyplot): written to a file, never left open
     axes = fig.subplots(len(rows), 2, squeeze=False)

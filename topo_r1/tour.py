@@ -9,7 +9,6 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from .core import as_rng
 from .settings import load_settings
@@ -34,6 +33,7 @@ def topology_tour(out=None,     # output folder (default: RUNS_DIR/tour/<timesta
                   rng=None,     # None (fresh scenes each time), a seed or a Generator
                  ) -> Path:
     "Measure β0, β1 and endpoints on synthetic and real masks; write `report.md` and `samples.png`; return the report path."
+    from matplotlib.figure import Figure   # matplotlib here, not at the top: it adds 0.2-0.5 s to every start of this command (bench/cli_startup.py)
     out = Path(out) if out is not None else load_settings().runs_dir / "tour" / datetime.now().strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     samples = _tour_samples(rng)
