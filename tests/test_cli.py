@@ -62,8 +62,8 @@ def test_every_split_command_takes_a_name_or_a_path(named_split, by, tmp_path):
     r = go("eval", "--pred", str(pred), "--split", split); assert r.returncode == 0, r.stderr
     r = go("predict", "--model", "tiny", "--split", split, "--limit", "1", "--max-new-tokens", "4", "--out", str(tmp_path / "P2.jsonl"))
     assert r.returncode == 0, r.stderr
-    r = go("train", "sft", "--config", "tiny_sft", f"split={split}", "--dry-run"); assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["split"] == split
+    r = go("train", "sft", "--config", "tiny_sft", f"split={split}", "--dry-run", "--json"); assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["config"]["split"] == split
     r = go("train", "sft", "--config", "tiny_sft", "split=nowhere", "--dry-run")
     assert r.returncode == 2 and "no built split" in r.stderr
 

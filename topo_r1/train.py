@@ -21,8 +21,7 @@ from .warmup import vision_tower, warm_up_vision
 
 # %% auto #0
 __all__ = ['short_reasoning', 'to_example', 'training_dataset', 'prompt_lengths', 'check_max_length', 'load_model', 'lora_config',
-           'reward_functions', 'stop_at_answer', 'last_checkpoint', 'train', 'write_train_config', 'save_final',
-           'train_cli']
+           'reward_functions', 'stop_at_answer', 'last_checkpoint', 'train', 'write_train_config', 'save_final']
 
 # %% ../nbs/11b_train.ipynb #5de87ce4
 def short_reasoning(detections, # the row's detections (wire dicts or core.Detection), in mask pixels
@@ -197,23 +196,3 @@ def save_final(trainer, processor, cfg: TrainConfig) -> Path:
         trainer.state.save_to_json(str(out / "trainer_state.json"))
         write_train_config(cfg)
     return out.resolve()
-
-# %% ../nbs/11b_train.ipynb #79aeeb8f
-def train_cli(argv: list[str]) -> int:
-    "`topo-r1 train sft|grpo --config FILE_OR_PRESET [key=value ...]`."
-    p = argparse.ArgumentParser(prog="topo-r1 train", description="Train a VLM with SFT or GRPO (TRL) from a YAML config.",
-                                epilog="presets: " + ", ".join(list_presets()) + ". Overrides are key=value with YAML values, "
-                                "e.g. max_steps=20 lora=true. Multi-GPU: accelerate launch --config_file "
-                                "topo_r1/configs/accelerate_zero2.yaml -m topo_r1.cli train ...")
-    p.add_argument("kind", choices=KINDS, help="training stage")
-    p.add_argument("--config", default=None, help="a preset name or a YAML file")
-    p.add_argument("--dry-run", action="store_true", help="check the config and the split, print it, load no model")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
-    ns = p.parse_intermixed_args(argv)   # options may come between or after the key=value overrides
-    cfg = load_config(ns.kind, ns.config, ns.overrides)
-    if ns.dry_run:
-        print(json.dumps(cfg.to_flat(), indent=2, default=str)); return 0
-    t = time.perf_counter()
-    out = train(ns.kind, cfg)
-    print(f"{ns.kind} finished in {time.perf_counter() - t:.0f} s; model saved in {out}")
-    return 0

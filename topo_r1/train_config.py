@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['KINDS', 'THINK', 'DTYPES', 'TRL_DEFAULTS', 'CONFIG_DIR', 'TRAIN_COLUMNS', 'parse_value', 'parse_overrides',
            'TrainConfig', 'trl_config_class', 'parse_keys', 'split_keys', 'validate_train_config', 'list_presets',
-           'load_config', 'reward_weights', 'trl_arguments', 'load_training_split']
+           'load_config', 'reward_weights', 'trl_arguments', 'check_vllm', 'load_training_split']
 
 # %% ../nbs/11_train_config.ipynb #b5828f48
 import argparse, difflib, functools, importlib.resources, json, re
@@ -215,6 +215,7 @@ def load_config(kind: str,          # "sft" or "grpo"
     cfg = TrainConfig(**{k: v for k, v in d.items() if k in _KIT_KEYS and v is not None},
                       trl={k: v for k, v in d.items() if k not in _KIT_KEYS})
     cfg.trl_args = trl_arguments(cfg, progress)   # TRL checks how its values go together (a GRPO batch holds whole groups)
+    check_vllm(cfg.trl_args)                      # before any model loads, not after
     cfg.dataset = load_training_split(cfg)
     return cfg
 
@@ -242,6 +243,17 @@ def trl_arguments(cfg: TrainConfig,
     if kw.get("gradient_checkpointing"): kw.setdefault("gradient_checkpointing_kwargs", {"use_reentrant": False})
     try: return cls(**kw)
     except (ValueError, TypeError) as e: raise ValueError(f"{cls.__name__} refused the config: {e}") from None
+
+# %% ../nbs/11_train_config.ipynb #4c0cd03d
+def check_vllm(args, # TRL's arguments (`trl_arguments`)
+              ):
+    "Raise a one-line `ValueError` when `use_vllm` is on and vLLM is not installed, or there is no GPU."
+    if not getattr(args, "use_vllm", False): return
+    import importlib.util
+    if importlib.util.find_spec("vllm") is None:
+        raise ValueError("config key 'use_vllm': vLLM is not installed; `pip install vllm` on the GPU machine, "
+                         "or set use_vllm: false")
+    if not _cuda(): raise ValueError("config key 'use_vllm': vLLM generates on CUDA GPUs only; set use_vllm: false here")
 
 # %% ../nbs/11_train_config.ipynb #2ac546b3
 TRAIN_COLUMNS = ("image", "mask", "detections", "height", "width")

@@ -19,10 +19,10 @@ from .tiny import (QWEN_SPECIAL_TOKENS, TAG_TOKENS, QWEN_PRETOKENIZE_REGEX, CHAT
                           tiny_config, tiny_processor, tiny_vlm)
 
 # %% auto #0
-__all__ = ['load_vlm', 'generate', 'load_rows', 'trained_prompt', 'predict', 'predict_cli', 'VIEWS', 'CONTOUR_RGB', 'toy_row',
-           'check_view', 'render_view', 'show_views', 'FamilyAdapter', 'FAMILIES', 'resized_hw', 'family_of',
-           'get_family', 'read_model_type', 'QWEN_SPECIAL_TOKENS', 'TAG_TOKENS', 'QWEN_PRETOKENIZE_REGEX',
-           'CHAT_TEMPLATE', 'tiny_tokenizer', 'tiny_config', 'tiny_processor', 'tiny_vlm']
+__all__ = ['model_path', 'load_processor', 'load_vlm', 'generate', 'load_rows', 'trained_prompt', 'predict', 'predict_cli',
+           'VIEWS', 'CONTOUR_RGB', 'toy_row', 'check_view', 'render_view', 'show_views', 'FamilyAdapter', 'FAMILIES',
+           'resized_hw', 'family_of', 'get_family', 'read_model_type', 'QWEN_SPECIAL_TOKENS', 'TAG_TOKENS',
+           'QWEN_PRETOKENIZE_REGEX', 'CHAT_TEMPLATE', 'tiny_tokenizer', 'tiny_config', 'tiny_processor', 'tiny_vlm']
 
 # %% ../nbs/10c_vlm.ipynb #0f918799
 # compatibility only: names whose homes are views, families and tiny, importable from here as before
@@ -31,6 +31,27 @@ _all_ = ["VIEWS", "CONTOUR_RGB", "toy_row", "check_view", "render_view", "show_v
          "QWEN_PRETOKENIZE_REGEX", "CHAT_TEMPLATE", "tiny_tokenizer", "tiny_config", "tiny_processor", "tiny_vlm"]
 
 # %% ../nbs/10c_vlm.ipynb #d152c417
+def model_path(spec: str | Path, # a settings.ini model name, or a local folder
+              ) -> Path:
+    "The local folder of a model spec: a `settings.ini` model name's folder, or the spec itself."
+    models = load_settings().models
+    return Path(models[spec]) if str(spec) in models and not Path(spec).exists() else Path(spec).expanduser()
+
+def load_processor(spec: str | Path,          # as for `load_vlm`
+                   family: str | None = None, # force a family
+                   **kw,                      # a tiny model's options (min_pixels, max_pixels, vocab_size, vision_patch_size)
+                  ) -> tuple[Any, FamilyAdapter]:
+    "`(processor, adapter)` of a model spec, with no weights loaded: what a model would see, known in a second."
+    spec = str(spec)
+    if spec == "tiny" or spec.startswith("tiny:"):
+        a = get_family(spec.partition(":")[2] or family or "qwen2_5_vl")
+        return tiny_processor(a.name, tiny_tokenizer(kw.get("vocab_size", 512)), kw.get("min_pixels"),
+                              kw.get("max_pixels", 128 * 128), patch_size=kw.get("vision_patch_size")), a
+    import transformers
+    path = model_path(spec)
+    a = get_family(family or family_of(read_model_type(path)))
+    return getattr(transformers, a.processor_class).from_pretrained(str(path), local_files_only=True), a
+
 def load_vlm(spec: str | Path,            # "tiny", "tiny:FAMILY", a settings.ini model name, or a local folder
              family: str | None = None,   # force a family (default: from the spec or config.json)
              **kw,                        # passed to `tiny_vlm` or `FamilyAdapter.load`
@@ -40,8 +61,7 @@ def load_vlm(spec: str | Path,            # "tiny", "tiny:FAMILY", a settings.in
     if spec == "tiny" or spec.startswith("tiny:"):
         fam = spec.partition(":")[2] or family or "qwen2_5_vl"
         return (*tiny_vlm(get_family(fam).name, **kw), FAMILIES[fam])
-    models = load_settings().models
-    path = models[spec] if spec in models and not Path(spec).exists() else Path(spec).expanduser()
+    path = model_path(spec)
     adapter = get_family(family or family_of(read_model_type(path)))
     return (*adapter.load(path, **kw), adapter)
 
