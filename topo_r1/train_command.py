@@ -36,7 +36,7 @@ def launcher_settings(config=None,   # an accelerate YAML (path or shipped name)
         ds = env.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
         acc = env.get("ACCELERATE_GRADIENT_ACCUMULATION_STEPS")
         return {"source": "environment", "num_processes": int(env.get("WORLD_SIZE", 1)),
-                "mixed_precision": env.get("ACCELERATE_MIXED_PRECISION", "no"),
+                "mixed_precision": env.get("ACCELERATE_MIXED_PRECISION"),   # None: not launched, the config decides
                 "zero_stage": int(env.get("ACCELERATE_DEEPSPEED_ZERO_STAGE", 0)) if ds else 0,
                 "gradient_accumulation_steps": int(acc) if acc and acc != "auto" else None}
     f = _accelerate_file(config)
@@ -53,7 +53,7 @@ def launcher_problems(cfg: TrainConfig, # a loaded config (`load_config`)
                       launch: dict,     # `launcher_settings`
                      ) -> list[str]:
     "What in the launch contradicts the training config, one line each naming the keys (empty: consistent)."
-    out, mp = [], launch["mixed_precision"]
+    out, mp = [], launch["mixed_precision"] if launch["zero_stage"] else None   # DeepSpeed fixes precision at launch
     bf16, fp16 = bool(cfg.trl_value("bf16")), bool(cfg.trl_value("fp16"))
     if mp == "bf16" and not bf16: out.append("the launch runs mixed_precision bf16 but the config has bf16: false; set bf16: true")
     if mp == "fp16" and not fp16: out.append("the launch runs mixed_precision fp16 but the config has fp16: false; set fp16: true")
