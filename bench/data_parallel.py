@@ -37,7 +37,7 @@ def env() -> dict:
 
 
 def command(kind: str, # "sft" or "grpo"
-            nproc: int, # processes: 1 runs plain python, more run `accelerate launch --cpu`
+            nproc: int, # processes: 1 runs plain python, more run `accelerate launch --multi_gpu` (torchrun)
             overrides=(), # key=value config overrides
             script=None,  # a script to launch instead of `-m topo_r1.cli` (it takes the CLI's arguments)
            ) -> list[str]:
@@ -45,7 +45,8 @@ def command(kind: str, # "sft" or "grpo"
     target = [str(script)] if script else ["-m", "topo_r1.cli"]
     if nproc == 1: head = [sys.executable, *target]
     else: head = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(nproc),
-                  "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", *target]
+                  "--num_machines", "1", "--main_process_port", "0", # 0: a free port, so that runs side by side never clash
+                  "--mixed_precision", "no", "--dynamo_backend", "no", *target]
     return [*head, "train", kind, "--config", f"tiny_{kind}", *overrides]
 
 
