@@ -20,7 +20,9 @@ GRPO starts from a short SFT run (its completions need a `<think>` block for CGR
 cannot match: it samples G completions per prompt, and TRL seeds each process differently (`set_seed(seed,
 device_specific=True)`: seed + process index, so that processes do not draw the same completions), and even with one
 seed the draws of a batch of 2b prompts are not those of two batches of b. Other completions, other rewards, another
-loss: the script prints them, rewards included, to show by how much.
+loss: the script prints them, rewards included, to show by how much. Measured (2-core CPU, b = 4, --sft-steps 80):
+mean reward 1.251 vs 0.976, loss 0 vs 0.0480, gradient norm 0 vs 1.077 (in the 2-process step every group's answers
+happened to score alike, so no advantage and no gradient). SFT: loss 6.297976, gradient norm 4.608224 in both layouts.
 """
 import argparse, json, os, subprocess, sys, tempfile
 from pathlib import Path
@@ -92,7 +94,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, default=4, help="per-device batch b of the 2-process run (SFT rows, GRPO completions)")
     p.add_argument("--kind", nargs="+", default=["sft", "grpo"], choices=["sft", "grpo"])
-    p.add_argument("--sft-steps", type=int, default=30, help="steps of the SFT run GRPO starts from")
+    p.add_argument("--sft-steps", type=int, default=80, help="steps of the SFT run GRPO starts from (80: its answers are well formed)")
     p.add_argument("--out", default=None, help="write the figures as JSON here")
     a = p.parse_args(argv)
     res = {"batch": a.batch}
