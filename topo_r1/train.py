@@ -21,7 +21,8 @@ from .warmup import vision_tower, warm_up_vision
 
 # %% auto #0
 __all__ = ['short_reasoning', 'to_example', 'training_dataset', 'prompt_lengths', 'check_max_length', 'load_model', 'lora_config',
-           'reward_functions', 'stop_at_answer', 'last_checkpoint', 'train', 'write_train_config', 'save_final']
+           'reward_functions', 'stop_at_answer', 'last_checkpoint', 'train', 'write_train_config', 'save_final',
+           'token_mean_loss']
 
 # %% ../nbs/11b_train.ipynb #5de87ce4
 def short_reasoning(detections, # the row's detections (wire dicts or core.Detection), in mask pixels
@@ -142,8 +143,8 @@ def _trainer(cfg: TrainConfig, model, processor, adapter, data):
     from trl import GRPOTrainer, SFTTrainer
     if cfg.kind == "sft":
         data = data.remove_columns([c for c in data.column_names if c not in ("prompt", "completion", "images")])
-        return SFTTrainer(model=model, args=cfg.trl_args, train_dataset=data, processing_class=processor,
-                          peft_config=lora_config(cfg))
+        return token_mean_loss(SFTTrainer(model=model, args=cfg.trl_args, train_dataset=data, processing_class=processor,
+                                          peft_config=lora_config(cfg)))
     if cfg.stop_at_answer: stop_at_answer(model, processor)
     funcs, _ = reward_functions(cfg, adapter, processor)   # their weights are in cfg.trl_args.reward_weights
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=cfg.trl_args, train_dataset=data, processing_class=processor,
@@ -196,3 +197,9 @@ def save_final(trainer, processor, cfg: TrainConfig) -> Path:
         trainer.state.save_to_json(str(out / "trainer_state.json"))
         write_train_config(cfg)
     return out.resolve()
+
+# %% ../nbs/11b_train.ipynb #9d2e4a61
+def token_mean_loss(trainer):
+    "Make an `SFTTrainer` divide by the completion tokens of the whole batch (all processes, all accumulation steps)."
+    trainer.model_accepts_loss_kwargs = True   # Trainer then counts `num_items_in_batch`; TRL's SFT loss divides by it
+    return trainer
