@@ -2,6 +2,7 @@
 
     python bench/resume.py                      # tiny SFT then tiny GRPO, resumed with the kit's reload and without it
     python bench/resume.py --kinds sft --lora   # the same for LoRA adapters
+    python bench/resume.py --grpo-set steps_per_generation=2 save_steps=1   # a checkpoint inside a generation batch
 
 For each stage, one run goes from start to end (`save_steps` apart checkpoints, constant learning rate). A second run
 starts in a fresh output folder holding a copy of the first run's first checkpoint, and `topo_r1.train.train` resumes
@@ -66,13 +67,13 @@ def run(kind: str, overrides: dict, out: Path, resume_from: Path | None = None) 
     return train(kind, f"tiny_{kind}", {**overrides, "output_dir": str(out)}, progress=False)
 
 
-def stage(kind: str, overrides: dict, work: Path) -> dict:
-    "One uninterrupted run and its resumed copies (kit reload, trainer's reload); the weight differences."
+def stage(kind: str, overrides: dict, work: Path) -> tuple[dict, Path]:
+    "One uninterrupted run and its resumed copies (kit reload, trainer's reload): the weight differences, and the run."
     save, steps = overrides["save_steps"], overrides["max_steps"]
     t = time.perf_counter()
     ref = run(kind, overrides, work / f"{kind}_ref")
     seconds = time.perf_counter() - t
-    first, second = ref / f"checkpoint-{save}", f"checkpoint-{2 * save}"
+    first, second = ref / f"checkpoint-{save}", f"checkpoint-{2 * save}"   # the first two checkpoints
     out = {"steps": steps, "save_steps": save, "resumed_from": first.name, "compared_at": second, "run_s": round(seconds, 1)}
     for name, ctx in (("kit", contextlib.nullcontext), ("trainer", without_kit_reload)):
         with ctx(): res = run(kind, overrides, work / f"{kind}_{name}", resume_from=first)
@@ -95,23 +96,32 @@ def table(result: dict) -> str:
     return "\n".join(rows)
 
 
+def start_model(data: Path, work: Path, lora: bool) -> Path:
+    "The SFT model GRPO starts from, when SFT was not measured."
+    return run("sft", {**COMMON, **STAGES["sft"], "split": str(data), "lora": lora}, work / "sft_start")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--kinds", nargs="+", default=["sft", "grpo"], choices=list(STAGES), help="stages to measure")
     p.add_argument("--lora", action="store_true", help="train LoRA adapters (compares the adapters)")
+    p.add_argument("--sft-set", nargs="*", default=[], metavar="KEY=VALUE", help="SFT config overrides")
+    p.add_argument("--grpo-set", nargs="*", default=[], metavar="KEY=VALUE", help="GRPO config overrides")
     p.add_argument("--out", default=None, help="JSON file to write (default: bench/results/resume[_lora].json)")
     p.add_argument("--keep", action="store_true", help="keep the run folders (printed)")
     ns = p.parse_args(argv)
     import torch, transformers, trl
+    from topo_r1.train_config import parse_overrides
     torch.set_num_threads(1)   # the same arithmetic in every run
     work = Path(tempfile.mkdtemp(prefix="topo_r1_resume_"))
     data = split(work / "split")
     result = {"versions": {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__},
-              "lora": ns.lora, "stages": {}}
+              "lora": ns.lora, "sft_set": ns.sft_set, "grpo_set": ns.grpo_set, "stages": {}}
     sft_model = None
     for kind in ns.kinds:
-        ov = {**COMMON, **STAGES[kind], "split": str(data), "lora": ns.lora}
-        if kind == "grpo": ov["model"] = str(sft_model or split_model(data, work, ns.lora))
+        ov = {**COMMON, **STAGES[kind], "split": str(data), "lora": ns.lora,
+              **parse_overrides(ns.sft_set if kind == "sft" else ns.grpo_set)}
+        if kind == "grpo": ov["model"] = str(sft_model or start_model(data, work, ns.lora))
         result["stages"][kind], ref = stage(kind, ov, work)
         if kind == "sft": sft_model = ref
     print(table(result))
@@ -122,11 +132,6 @@ def main(argv=None) -> int:
     if ns.keep: print(f"run folders: {work}")
     else: shutil.rmtree(work, ignore_errors=True)
     return 0
-
-
-def split_model(data: Path, work: Path, lora: bool) -> Path:
-    "The SFT model GRPO starts from, when SFT was not measured."
-    return run("sft", {**COMMON, **STAGES["sft"], "split": str(data), "lora": lora}, work / "sft_start")
 
 
 if __name__ == "__main__":

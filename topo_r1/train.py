@@ -22,7 +22,7 @@ from .warmup import vision_tower, warm_up_vision
 # %% auto #0
 __all__ = ['short_reasoning', 'to_example', 'training_dataset', 'prompt_lengths', 'check_max_length', 'load_model', 'lora_config',
            'reward_functions', 'stop_at_answer', 'train', 'write_train_config', 'save_final', 'last_checkpoint',
-           'load_checkpoint_weights', 'resume_weights', 'train_cli']
+           'load_checkpoint_weights', 'resume_weights', 'mid_generation', 'train_cli']
 
 # %% ../nbs/11b_train.ipynb #5de87ce4
 def short_reasoning(detections, # the row's detections (wire dicts or core.Detection), in mask pixels
@@ -168,7 +168,7 @@ def train(kind: str,               # "sft" or "grpo"
         losses = warm_up_vision(model, processor, cfg.dataset, cfg.view, cfg.vision_warmup_steps, seed=cfg.seed,
                                 progress=not cfg.trl_args.disable_tqdm)
         (Path(cfg.output_dir) / "vision_warmup.json").write_text(json.dumps({"steps": len(losses), "loss": losses}))
-    if ckpt: resume_weights(trainer)   # the checkpoint's weights, not only its optimizer (see *Resuming after a crash*)
+    if ckpt: resume_weights(trainer); mid_generation(cfg, ckpt)   # see *Resuming after a crash*
     trainer.train(resume_from_checkpoint=ckpt)
     return save_final(trainer, processor, cfg)
 
@@ -219,6 +219,22 @@ def resume_weights(trainer) -> None:
         if model is not None or not full: return own(checkpoint, model)   # FSDP after `prepare`, LoRA adapters
         load_checkpoint_weights(trainer.model, checkpoint)
     trainer._load_from_checkpoint = load
+
+def mid_generation(cfg: TrainConfig, # the run's config (`load_config`)
+                   checkpoint,       # the `checkpoint-N` folder it resumes from
+                  ) -> bool:
+    "Whether a GRPO `checkpoint` falls inside a generation batch, whose rest the resumed run samples anew (it warns)."
+    if cfg.kind != "grpo": return False
+    a = cfg.trl_args
+    every = a.steps_per_generation * a.num_iterations   # micro-steps one generation batch serves (TRL's `_prepare_inputs`)
+    step = json.loads((Path(checkpoint) / "trainer_state.json").read_text())["global_step"]
+    if step * a.gradient_accumulation_steps % every == 0: return False
+    import warnings
+    good = next(k for k in range(1, every + 1) if k * a.gradient_accumulation_steps % every == 0)
+    warnings.warn(f"{Path(checkpoint).name} falls inside a GRPO generation batch (steps_per_generation="
+                  f"{a.steps_per_generation}, num_iterations={a.num_iterations}): the resumed run samples the rest of "
+                  f"it anew and will not end where the interrupted run would have; save_steps a multiple of {good} avoids this")
+    return True
 
 # %% ../nbs/11b_train.ipynb #79aeeb8f
 def train_cli(argv: list[str]) -> int:
