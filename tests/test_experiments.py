@@ -128,6 +128,31 @@ def test_cli_run_and_runs(nb, tmp_settings):
     assert r.returncode == 0 and "lr = 0.01" in r.stdout
 
 
+def test_a_killed_run_shows_as_interrupted_and_its_folder_is_never_reused(tmp_path):
+    "`topo-r1 run` killed with SIGKILL while its notebook runs: `topo-r1 runs` says `interrupted`, not `running` forever."
+    import os, signal, time, psutil
+    nb = toy(tmp_path / "toy.ipynb", "\npathlib.Path(out_dir, 'started').touch()\nimport threading; threading.Event().wait()")
+    runs = tmp_path / "runs"
+    p = subprocess.Popen([sys.executable, "-m", "topo_r1.cli", "run", str(nb), "--runs-dir", str(runs), "--run-id", "k",
+                          "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300   # a bound against a hang, not a guess at the timing
+    while not (runs / "toy" / "k" / "started").exists():   # the notebook's cell runs: it waits there until killed
+        assert p.poll() is None and time.monotonic() < deadline, "the run ended (or hung) before its notebook started"
+        time.sleep(0.01)
+    kernel = psutil.Process(p.pid).children(recursive=True)
+    try:
+        assert "| toy | k | running |" in cli("runs", "--runs-dir", str(runs)).stdout
+        p.send_signal(signal.SIGKILL); p.wait()
+        r = cli("runs", "--runs-dir", str(runs))
+        assert r.returncode == 0 and "| toy | k | interrupted |" in r.stdout, r.stdout
+        assert [(m["status"], m["process"]["pid"]) for m in list_runs(runs)] == [("interrupted", p.pid)]
+        with pytest.raises(ValueError, match="already exists"): start_run(nb, runs_dir=runs, run_id="k")
+    finally:   # the kernel ends by itself once its parent is gone (ipykernel polls it); if not, here
+        for k in kernel:
+            try: k.kill()
+            except psutil.NoSuchProcess: pass
+        psutil.wait_procs(kernel, timeout=30)
+
 # ---- the experiment notebooks, each at its smallest size, through the runner ----
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_experiments.ipynb #e965b413
 from __future__ import annotations
-import argparse, ast, contextlib, fcntl, importlib.util, json, os, re, subprocess, sys, tempfile, time
+import argparse, ast, contextlib, fcntl, importlib.util, json, os, re, socket, subprocess, sys, tempfile, time
 from datetime import datetime
 from pathlib import Path
 
@@ -169,6 +169,21 @@ def _error(e: BaseException) -> dict:
     return {"type": type(e).__name__, "message": str(e), "cell": None}
 
 # %% ../nbs/15_experiments.ipynb #b83ed41b
+def _this_process() -> dict:
+    "What tells this process from any later one: its pid, its host and its start time (pids are reused)."
+    import psutil   # accelerate, TRL and PEFT depend on it
+    return {"pid": os.getpid(), "host": socket.gethostname(), "started": psutil.Process().create_time()}
+
+def _process_gone(proc: dict | None) -> bool:
+    "Whether the process a manifest recorded (`_this_process`) has ended; False when it cannot be told from here."
+    import psutil
+    if not proc or proc.get("host") != socket.gethostname(): return False
+    try:
+        p = psutil.Process(proc["pid"])
+        return abs(p.create_time() - proc["started"]) > 0.01 or p.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess: return True
+    except psutil.AccessDenied: return False
+
 def start_run(name: str | Path, # an experiment name (see `list_experiments`) or a notebook path
               params: dict | None = None, # parameter overrides; unknown names raise `ValueError` before anything is made
               runs_dir: str | Path | None = None, # default: `runs_dir` of the settings (`runs/`)
@@ -186,7 +201,7 @@ def start_run(name: str | Path, # an experiment name (see `list_experiments`) or
                 "parameters": effective, "overrides": params, "seed": effective.get("seed"),
                 "device": _device(effective), "git": git_info(), "python": env["python"], "platform": env["platform"],
                 "packages": env["packages"], "cuda": env["cuda"], "gpus": env["gpus"],
-                "start": start, "end": None, "duration_s": None, "error": None}
+                "process": _this_process(), "start": start, "end": None, "duration_s": None, "error": None}
     _write_json(run_dir / "manifest.json", manifest)
     return run_dir, manifest
 
@@ -222,7 +237,7 @@ KEY_METRICS = ("F1@0.3", "F1@0.5", "aF1", "mean_reward")
 def list_runs(runs_dir: str | Path | None = None, # default: `runs_dir` of the settings
               experiment: str | None = None, # only the runs of this experiment
              ) -> list[dict]:
-    "Every run's manifest with its `metrics` and `run_dir` added, in the order the runs started."
+    "Every run's manifest with its `metrics` and `run_dir` added, in the order the runs started; a dead `running` one is `interrupted`."
     runs_dir = Path(runs_dir) if runs_dir is not None else load_settings().runs_dir
     out = []
     for f in runs_dir.glob(f"{experiment or '*'}/*/manifest.json"):
@@ -232,6 +247,7 @@ def list_runs(runs_dir: str | Path | None = None, # default: `runs_dir` of the s
         try: m["metrics"] = json.loads(mf.read_text()) if mf.exists() else {}
         except json.JSONDecodeError: m["metrics"] = {}
         m["run_dir"] = str(f.parent)
+        if m.get("status") == "running" and _process_gone(m.get("process")): m["status"] = "interrupted"
         out.append(m)
     return sorted(out, key=lambda m: (str(m.get("start")), m.get("seq") or 0, m.get("experiment", ""), m.get("run_id", "")))
 

@@ -21,8 +21,8 @@ from .warmup import vision_tower, warm_up_vision
 
 # %% auto #0
 __all__ = ['short_reasoning', 'to_example', 'training_dataset', 'prompt_lengths', 'check_max_length', 'load_model', 'lora_config',
-           'reward_functions', 'stop_at_answer', 'last_checkpoint', 'train', 'write_train_config', 'save_final',
-           'token_mean_loss']
+           'reward_functions', 'stop_at_answer', 'last_checkpoint', 'load_checkpoint_weights', 'resume_weights',
+           'mid_generation', 'train', 'write_train_config', 'save_final', 'token_mean_loss']
 
 # %% ../nbs/11b_train.ipynb #5de87ce4
 def short_reasoning(detections, # the row's detections (wire dicts or core.Detection), in mask pixels
@@ -131,13 +131,50 @@ def stop_at_answer(model, processor) -> bool:
     if ids[0] not in eos: model.generation_config.eos_token_id = eos + ids
     return True
 
-# %% ../nbs/11b_train.ipynb #7f0a24de
+# %% ../nbs/11b_train.ipynb #3808216d
 def last_checkpoint(output_dir) -> str | None:
-    "The newest `checkpoint-N` folder in `output_dir`, or None."
-    from transformers.trainer_utils import get_last_checkpoint   # transformers takes seconds to import
+    "The newest complete `checkpoint-N` folder in `output_dir` (its `trainer_state.json`, written last, reads), or None."
     d = Path(output_dir)
-    return get_last_checkpoint(str(d)) if d.is_dir() else None
+    found = [p for p in d.glob("checkpoint-*") if p.is_dir() and p.name.removeprefix("checkpoint-").isdigit()] if d.is_dir() else []
+    for p in sorted(found, key=lambda p: int(p.name.removeprefix("checkpoint-")), reverse=True):
+        try: json.loads((p / "trainer_state.json").read_text()); return str(p)
+        except (OSError, ValueError): continue   # cut short by a crash during the save
+    return None
 
+def load_checkpoint_weights(model,      # the model being trained (not wrapped)
+                            checkpoint, # a folder `save_pretrained` wrote (a trainer's `checkpoint-N`)
+                           ) -> None:
+    "Copy every weight of `checkpoint` into `model`, read by `from_pretrained` (which knows transformers' renames)."
+    saved = type(model).from_pretrained(str(checkpoint), dtype=next(model.parameters()).dtype)
+    model.load_state_dict(saved.state_dict())   # strict: a weight missing on either side raises
+
+def resume_weights(trainer) -> None:
+    "Have `trainer` reload a checkpoint's full weights with `load_checkpoint_weights` (adapters, FSDP: its own way)."
+    from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
+    own = trainer._load_from_checkpoint   # transformers' reload: `load_state_dict(strict=False)` on the names as saved
+    def load(checkpoint, model=None):
+        full = any((Path(checkpoint) / f).is_file() for f in (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME))
+        if model is not None or not full: return own(checkpoint, model)   # FSDP after `prepare`, LoRA adapters
+        load_checkpoint_weights(trainer.model, checkpoint)
+    trainer._load_from_checkpoint = load
+
+def mid_generation(cfg: TrainConfig, # the run's config (`load_config`)
+                   checkpoint,       # the `checkpoint-N` folder it resumes from
+                  ) -> bool:
+    "Whether a GRPO `checkpoint` falls inside a generation batch, whose rest the resumed run samples anew (it warns)."
+    if cfg.kind != "grpo": return False
+    a = cfg.trl_args
+    every = a.steps_per_generation * a.num_iterations   # micro-steps one generation batch serves (TRL's `_prepare_inputs`)
+    step = json.loads((Path(checkpoint) / "trainer_state.json").read_text())["global_step"]
+    if step * a.gradient_accumulation_steps % every == 0: return False
+    import warnings
+    good = next(k for k in range(1, every + 1) if k * a.gradient_accumulation_steps % every == 0)
+    warnings.warn(f"{Path(checkpoint).name} falls inside a GRPO generation batch (steps_per_generation="
+                  f"{a.steps_per_generation}, num_iterations={a.num_iterations}): the resumed run samples the rest of "
+                  f"it anew and will not end where the interrupted run would have; save_steps a multiple of {good} avoids this")
+    return True
+
+# %% ../nbs/11b_train.ipynb #7f0a24de
 def _trainer(cfg: TrainConfig, model, processor, adapter, data):
     "TRL's `SFTTrainer` or `GRPOTrainer` for a run, with the TRL arguments the config holds."
     from trl import GRPOTrainer, SFTTrainer
@@ -174,6 +211,7 @@ def train(kind: str,               # "sft" or "grpo"
         losses = warm_up_vision(model, processor, cfg.dataset, cfg.view, cfg.vision_warmup_steps, seed=cfg.seed,
                                 progress=not cfg.trl_args.disable_tqdm)
         (Path(cfg.output_dir) / "vision_warmup.json").write_text(json.dumps({"steps": len(losses), "loss": losses}))
+    if ckpt: resume_weights(trainer); mid_generation(cfg, ckpt)   # see *Resuming after a crash*
     trainer.train(resume_from_checkpoint=ckpt)
     return save_final(trainer, processor, cfg)
 
