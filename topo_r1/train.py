@@ -4,7 +4,7 @@
 
 # %% ../nbs/11b_train.ipynb #1a677b51
 from __future__ import annotations
-import argparse, json, time
+import json, sys
 from pathlib import Path
 
 import datasets
@@ -211,7 +211,9 @@ def train(kind: str,               # "sft" or "grpo"
         losses = warm_up_vision(model, processor, cfg.dataset, cfg.view, cfg.vision_warmup_steps, seed=cfg.seed,
                                 progress=not cfg.trl_args.disable_tqdm)
         (Path(cfg.output_dir) / "vision_warmup.json").write_text(json.dumps({"steps": len(losses), "loss": losses}))
-    if ckpt: resume_weights(trainer); mid_generation(cfg, ckpt)   # see *Resuming after a crash*
+    if ckpt:   # see *Resuming after a crash*
+        resume_weights(trainer); mid_generation(cfg, ckpt)
+        if trainer.is_world_process_zero(): print(f"resuming from {ckpt} (resume: false starts afresh)", file=sys.stderr)
     trainer.train(resume_from_checkpoint=ckpt)
     return save_final(trainer, processor, cfg)
 
