@@ -4,7 +4,7 @@
 
 # %% ../nbs/10c_vlm.ipynb #70e6f668
 from __future__ import annotations
-import argparse, json
+import argparse, json, sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -14,15 +14,18 @@ from .settings import load_settings
 from .splits import load_split
 from .metrics import write_predictions
 from .views import VIEWS, CONTOUR_RGB, toy_row, check_view, render_view, show_views
+from .shots import shot_rows
+from .api import api_paths, is_api, predict_api
 from .families import FamilyAdapter, FAMILIES, resized_hw, family_of, get_family, read_model_type
 from .tiny import (QWEN_SPECIAL_TOKENS, TAG_TOKENS, QWEN_PRETOKENIZE_REGEX, CHAT_TEMPLATE, tiny_tokenizer,
                           tiny_config, tiny_processor, tiny_vlm)
 
 # %% auto #0
-__all__ = ['model_path', 'load_processor', 'load_vlm', 'generate', 'load_rows', 'trained_prompt', 'predict', 'predict_cli',
-           'VIEWS', 'CONTOUR_RGB', 'toy_row', 'check_view', 'render_view', 'show_views', 'FamilyAdapter', 'FAMILIES',
-           'resized_hw', 'family_of', 'get_family', 'read_model_type', 'QWEN_SPECIAL_TOKENS', 'TAG_TOKENS',
-           'QWEN_PRETOKENIZE_REGEX', 'CHAT_TEMPLATE', 'tiny_tokenizer', 'tiny_config', 'tiny_processor', 'tiny_vlm']
+__all__ = ['model_path', 'load_processor', 'load_vlm', 'shot_messages', 'context_limit', 'generate', 'load_rows',
+           'trained_prompt', 'predict', 'predict_cli', 'VIEWS', 'CONTOUR_RGB', 'toy_row', 'check_view', 'render_view',
+           'show_views', 'FamilyAdapter', 'FAMILIES', 'resized_hw', 'family_of', 'get_family', 'read_model_type',
+           'QWEN_SPECIAL_TOKENS', 'TAG_TOKENS', 'QWEN_PRETOKENIZE_REGEX', 'CHAT_TEMPLATE', 'tiny_tokenizer',
+           'tiny_config', 'tiny_processor', 'tiny_vlm']
 
 # %% ../nbs/10c_vlm.ipynb #0f918799
 # compatibility only: names whose homes are views, families and tiny, importable from here as before
@@ -73,9 +76,28 @@ def _generation_options(greedy: bool, max_new_tokens: int, temperature: float, *
     gen.update(dict(temperature=None, top_p=None, top_k=None) if greedy else dict(temperature=temperature))
     return {**gen, **generate_kwargs}
 
-def _prompt_batch(model, processor, adapter: FamilyAdapter, rows: Sequence[dict], view: str, system_prompt: bool):
+def shot_messages(adapter: FamilyAdapter, row: dict, view: str = "pair", processor=None, system_prompt: bool = True,
+                  shots: Sequence[dict] = (), # solved example rows (in-context examples), put before the question
+                 ) -> tuple[list[dict], list]:
+    "A row's chat messages and images with in-context examples: a (user, assistant) pair per example, then the question."
+    msgs, images = adapter.messages(row, view, processor, system_prompt)
+    turns, shot_images = [], []
+    for ex in shots:
+        m, ims = adapter.messages(ex, view, processor, system_prompt=False)
+        turns += [m[-1], {"role": "assistant", "content": [{"type": "text", "text": adapter.completion(ex, view, processor)}]}]
+        shot_images += ims
+    return msgs[:-1] + turns + msgs[-1:], shot_images + images
+
+def context_limit(model, max_prompt_tokens: int | None = None) -> int | None:
+    "The longest prompt a model takes: `max_prompt_tokens` if given, else its text config's `max_position_embeddings`."
+    if max_prompt_tokens is not None: return int(max_prompt_tokens)
+    cfg = getattr(model, "config", None)
+    return getattr(getattr(cfg, "text_config", cfg), "max_position_embeddings", None)
+
+def _prompt_batch(model, processor, adapter: FamilyAdapter, rows: Sequence[dict], view: str, system_prompt: bool,
+                  shots: Sequence[dict] = ()):
     "Left-padded model inputs for `rows`: each row's messages and images through the chat template and processor."
-    chunk = [adapter.messages(r, view, processor, system_prompt) for r in rows]
+    chunk = [shot_messages(adapter, r, view, processor, system_prompt, shots) for r in rows]
     texts = [processor.apply_chat_template(m, add_generation_prompt=True) for m, _ in chunk]
     return processor(text=texts, images=[ims for _, ims in chunk], return_tensors="pt", padding=True,
                      padding_side="left").to(model.device, dtype=model.dtype)
@@ -89,6 +111,8 @@ def generate(model, processor, adapter: FamilyAdapter | str,
              view: str = "pair",              # how the mask is shown (`VIEWS`)
              system_prompt: bool = True,      # send the system message (as the model was trained: `trained_prompt`)
              seed: int | None = None,         # torch seed for sampling
+             shots: Sequence[dict] = (),      # in-context examples: solved rows put before each question
+             max_prompt_tokens: int | None = None, # refuse longer prompts (default: the model's max_position_embeddings)
              progress: bool = True,           # show a tqdm bar
              **generate_kwargs,               # more `model.generate` options (e.g. min_new_tokens, top_p)
             ) -> list[str]:
@@ -98,10 +122,14 @@ def generate(model, processor, adapter: FamilyAdapter | str,
     if batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     gen = _generation_options(greedy, max_new_tokens, temperature, **generate_kwargs)
     if seed is not None: torch.manual_seed(seed)
-    rows, out = list(rows), []
+    rows, out, limit = list(rows), [], context_limit(model, max_prompt_tokens)
     with tqdm(total=len(rows), desc="generate", unit="row", disable=not progress) as bar:
         for i in range(0, len(rows), batch_size):
-            batch = _prompt_batch(model, processor, adapter, rows[i:i + batch_size], view, system_prompt)
+            batch = _prompt_batch(model, processor, adapter, rows[i:i + batch_size], view, system_prompt, shots)
+            n = batch["input_ids"].shape[1]
+            if limit is not None and n > limit:
+                raise ValueError(f"a prompt has {n} tokens ({len(shots)} in-context examples), more than the model's "
+                                 f"context of {limit}: use fewer shots or a smaller max_pixels")
             with torch.inference_mode(): ids = model.generate(**batch, **gen)
             out += processor.batch_decode(ids[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
             bar.update(len(rows[i:i + batch_size]))
@@ -135,15 +163,25 @@ def predict(spec,                        # model spec for `load_vlm` ("tiny", a 
             system_prompt: bool | None = None, # send the system message; None: as the model was trained
             batch_size: int = 4, max_new_tokens: int = 256, greedy: bool = True,
             temperature: float = 1.0, family: str | None = None, progress: bool = True,
+            shots=0,                     # in-context examples: a number drawn from the split's sft subset, or rows
+            shots_seed: int = 0,         # the examples' seed (`topo_r1.shots.select_shots`)
+            max_prompt_tokens: int | None = None, # refuse longer prompts (local default: the model's context)
+            **api_kw,                    # for an `api:MODEL` spec: `topo_r1.api.predict_api` options (base_url, box_frame, ...)
            ) -> Path:
     "Run a model over a split and write `PRED.jsonl` (sample_id, detections in mask pixels, completion)."
+    if is_api(spec):
+        return predict_api(spec, split, out, subset, limit, view=view or "pair", system_prompt=system_prompt is not False,
+                           temperature=0.0 if greedy else temperature, max_tokens=max_new_tokens, shots=shots,
+                           shots_seed=shots_seed, max_prompt_tokens=max_prompt_tokens, progress=progress, **api_kw)
+    if api_kw: raise ValueError(f"{', '.join(api_kw)}: options of a served model (api:MODEL), not of {spec if isinstance(spec, str) else 'a local model'}")
     trained = trained_prompt(None if isinstance(spec, tuple) else spec)
     view = trained["view"] if view is None else check_view(view)
     system_prompt = trained["system_prompt"] if system_prompt is None else system_prompt
-    rows = load_rows(split, subset, limit)
+    rows, examples = load_rows(split, subset, limit), shot_rows(split, shots, shots_seed)
     model, processor, adapter = spec if isinstance(spec, tuple) else load_vlm(spec, family=family)
     comps = generate(model, processor, adapter, rows, batch_size=batch_size, greedy=greedy, max_new_tokens=max_new_tokens,
-                     temperature=temperature, view=view, system_prompt=system_prompt, progress=progress)
+                     temperature=temperature, view=view, system_prompt=system_prompt, progress=progress,
+                     shots=examples, max_prompt_tokens=max_prompt_tokens)
     parsed = [adapter.parse(c, r, view, processor) for r, c in zip(rows, comps)]
     return write_predictions(out, [{"sample_id": r["sample_id"], "detections": p.detections, "completion": c,
                                     "format_ok": bool(p.format_ok)} for r, c, p in zip(rows, comps, parsed)])
@@ -152,7 +190,8 @@ def predict(spec,                        # model spec for `load_vlm` ("tiny", a 
 def predict_cli(argv: list[str]) -> int:
     "`topo-r1 predict`: run a VLM (local path or 'tiny') on a split, writing PRED.jsonl."
     p = argparse.ArgumentParser(prog="topo-r1 predict", description="Run a VLM on a split and write PRED.jsonl for `topo-r1 eval`.")
-    p.add_argument("--model", required=True, help="local checkpoint folder, a settings.ini model name, 'tiny' or 'tiny:qwen3_vl'")
+    p.add_argument("--model", required=True, help="local checkpoint folder, a settings.ini model name, 'tiny', 'tiny:qwen3_vl', "
+                   "or api:NAME for a model served through an OpenAI-compatible API")
     p.add_argument("--split", required=True, help="folder written by `topo-r1 build`, or its name under data_root/splits or data_root")
     p.add_argument("--subset", default="test", help="subset of the split (default: test)")
     p.add_argument("--limit", type=int, default=None, help="only the first N rows")
@@ -163,9 +202,32 @@ def predict_cli(argv: list[str]) -> int:
     p.add_argument("--family", default=None, choices=list(FAMILIES), help="force the model family")
     p.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
     p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--shots", type=int, default=0, help="in-context examples from the split's sft subset (default: 0)")
+    p.add_argument("--shots-seed", type=int, default=0, help="seed of the examples' choice")
+    p.add_argument("--max-prompt-tokens", type=int, default=None,
+                   help="refuse longer prompts (local default: the model's context; api: an estimate, no default limit)")
+    a = p.add_argument_group("served models (--model api:NAME)")
+    a.add_argument("--base-url", default=None, help="the OpenAI-compatible server (default: $OPENAI_BASE_URL, else OpenAI)")
+    a.add_argument("--api-key-env", default="OPENAI_API_KEY", help="the environment variable holding the key (default: OPENAI_API_KEY)")
+    a.add_argument("--box-frame", default="pixels", choices=["pixels", "relative1000"], help="the frame the model writes boxes in")
+    a.add_argument("--concurrency", type=int, default=4, help="requests in flight at once (default: 4)")
+    a.add_argument("--max-retries", type=int, default=5, help="retries per request on 429, 5xx and timeouts (default: 5)")
+    a.add_argument("--timeout", type=float, default=120.0, help="seconds per attempt (default: 120)")
+    a.add_argument("--cache", default=None, help="the JSONL cache of answers (default: beside --out)")
     ns = p.parse_args(argv)
+    api_kw = dict(base_url=ns.base_url, api_key_env=ns.api_key_env, box_frame=ns.box_frame, concurrency=ns.concurrency,
+                  max_retries=ns.max_retries, timeout=ns.timeout, cache=ns.cache) if is_api(ns.model) else {}
     out = predict(ns.model, ns.split, ns.out, ns.subset, ns.limit, view=ns.view, batch_size=ns.batch_size,
-                  max_new_tokens=ns.max_new_tokens, greedy=not ns.sample, temperature=ns.temperature, family=ns.family)
+                  max_new_tokens=ns.max_new_tokens, greedy=not ns.sample, temperature=ns.temperature, family=ns.family,
+                  shots=ns.shots, shots_seed=ns.shots_seed, max_prompt_tokens=ns.max_prompt_tokens, **api_kw)
     n = sum(1 for _ in out.open())
     print(f"wrote {n} predictions to {out}")
+    if api_kw:
+        m = json.loads(api_paths(out)["manifest"].read_text())
+        print(f"{m['requests']} requests ({m['cached']} rows from the cache), {m['prompt_tokens']} prompt + "
+              f"{m['completion_tokens']} completion tokens, {m['format_failures']} malformed answers; manifest {api_paths(out)['manifest']}")
+        if m["failures"]:
+            print(f"{m['failures']} requests failed ({m['errors'][0]}); run the same command again to retry them: "
+                  f"the answers already received are cached in {m['cache']}", file=sys.stderr)
+            return 1
     return 0
