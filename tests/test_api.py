@@ -148,3 +148,16 @@ def test_cli_missing_key_names_the_variable_and_a_wrong_key_stops(split, tmp_pat
     out = capsys.readouterr()
     assert "4 requests" in out.out
     assert_no_key(out.out, out.err, folder=tmp_path)
+
+@pytest.mark.slow
+def test_zero_shot_experiment_through_the_api(split, tmp_settings):
+    "`topo-r1 run zero_shot -p model api:NAME -p base_url URL`: K = 0 and 1 side by side; the saved notebook holds no key."
+    from topo_r1.experiments import run_experiment
+    with Server(lambda n, b: ok(BOX % [8, 8, 24, 24])) as s:
+        d = run_experiment("zero_shot", {"model": "api:test-model", "base_url": s.url, "api_key_env": "TOPO_R1_TEST_KEY",
+                                         "split": str(split), "shots": [0, 1], "concurrency": 2}, progress=False)
+    m = json.loads((d / "metrics.json").read_text())
+    assert m["n"] == 4 and m["shots"]["1"]["api"]["requests"] == 4 and len(s.bodies) == 8
+    assert sorted(len(b["messages"]) for b in s.bodies) == [2] * 4 + [4] * 4      # 1-shot: system, example, answer, question
+    assert (d / "zero_shot.ipynb").is_file()
+    assert_no_key(folder=d)

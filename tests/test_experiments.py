@@ -157,15 +157,16 @@ def test_a_killed_run_shows_as_interrupted_and_its_folder_is_never_reused(tmp_pa
 
 @pytest.fixture(scope="module")
 def toy_split(tmp_path_factory):
-    "A 3-row test split of hand-made rows (no build needed), saved like `topo-r1 build` saves one."
-    rows = [toy_row(64, rng=i, sample_id=f"toy-{i}") for i in range(3)]
-    rows[2]["detections"] = []
+    "A 3-row test split (and a 3-row sft subset for in-context examples) of hand-made rows, saved like `topo-r1 build` saves one."
+    rows = [toy_row(64, rng=i, sample_id=f"toy-{i}") for i in range(6)]
+    rows[2]["detections"] = rows[5]["detections"] = []
     feats = datasets.Features({"sample_id": datasets.Value("string"), "image": datasets.Image(), "mask": datasets.Image(),
                                "clean_mask": datasets.Image(), "height": datasets.Value("int32"), "width": datasets.Value("int32"),
                                "domain": datasets.Value("string"),
                                "detections": [{"bbox_2d": datasets.Sequence(datasets.Value("float32")), "type": datasets.Value("string")}]})
     out = tmp_path_factory.mktemp("split") / "toy"
-    datasets.DatasetDict({"test": datasets.Dataset.from_list(rows, features=feats)}).save_to_disk(str(out))
+    datasets.DatasetDict({"test": datasets.Dataset.from_list(rows[:3], features=feats),
+                          "sft": datasets.Dataset.from_list(rows[3:], features=feats)}).save_to_disk(str(out))
     return out
 
 @pytest.mark.slow
@@ -174,6 +175,15 @@ def test_zero_shot_tiny(toy_split, tmp_settings):
     m = json.loads((d / "metrics.json").read_text())
     assert {"F1@0.3", "aF1", "format_ok", "empty_baseline"} <= set(m) and m["n"] == 3
     assert (d / "gallery.png").exists() and len((d / "PRED.jsonl").read_text().splitlines()) == 3
+    assert set(m["shots"]) == {"0", "1", "3"} and (d / "PRED_3shot.jsonl").is_file()   # K = 0, 1, 3 side by side
+
+@pytest.mark.slow
+def test_zero_shot_with_three_shots_from_the_cli(toy_split, tmp_settings):
+    r = cli("run", "zero_shot", "-p", "shots", "3", "-p", "split", str(toy_split), "-p", "limit", "2",
+            "-p", "max_new_tokens", "8", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    m = json.loads((Path(r.stdout.strip().splitlines()[-1]) / "metrics.json").read_text())
+    assert list(m["shots"]) == ["3"] and m["n"] == 2
 
 @pytest.mark.slow
 def test_quickstart_writes_a_report(tmp_settings):
