@@ -94,6 +94,8 @@ def test_a_429_is_retried_and_a_second_run_sends_nothing(split, tmp_path):
         assert (manifest(f)["requests"], manifest(f)["cached"]) == (0, 4)
         run(s, split, f, concurrency=1, view="overlay", temperature=0.0)          # other sampling: other keys
         assert len(s.bodies) == 9
+        run(s, split, f, limit=1, view="overlay", extra_body={"max_tokens": None, "temperature": None, "max_completion_tokens": 99})
+        assert len(s.bodies) == 10 and {k for k in s.bodies[-1] if k != "messages"} == {"model", "max_completion_tokens"}
 
 def test_a_malformed_answer_is_a_format_failure_not_a_crash(split, tmp_path):
     replies = {1: ok("I think the mask looks fine."), 2: (200, {"unexpected": True}), 3: (200, "not json")}
@@ -118,6 +120,7 @@ def test_a_server_that_dies_mid_run_is_resumed_from_the_cache(split, tmp_path):
         run(s2, split, f, concurrency=2)
         assert len(s2.bodies) == 2 and not sent_before & {json.dumps(b, sort_keys=True) for b in s2.bodies}
         assert all(r["format_ok"] for r in preds(f)) and manifest(f)["cached"] == 2
+        assert manifest(f)["prompt_tokens"] == 200 and manifest(f)["all_answers"]["prompt_tokens"] == 400
         run(s2, split, f)
         assert len(s2.bodies) == 2                                               # nothing sent twice
 
@@ -143,8 +146,8 @@ def test_cli_missing_key_names_the_variable_and_a_wrong_key_stops(split, tmp_pat
     assert "HTTP 401" in err and "***" in err
     with Server(lambda n, b: ok(BOX % [8, 8, 24, 24])) as s:
         assert main(args + ["--base-url", s.url, "--api-key-env", "TOPO_R1_TEST_KEY", "--box-frame", "pixels",
-                            "--sample", "--temperature", "0.5", "--max-new-tokens", "64"]) == 0
-        assert (s.bodies[0]["temperature"], s.bodies[0]["max_tokens"]) == (0.5, 64)
+                            "--sample", "--temperature", "0.5", "--max-new-tokens", "64", "--extra-body", '{"top_p": 0.9}']) == 0
+        assert (s.bodies[0]["temperature"], s.bodies[0]["max_tokens"], s.bodies[0]["top_p"]) == (0.5, 64, 0.9)
     out = capsys.readouterr()
     assert "4 requests" in out.out
     assert_no_key(out.out, out.err, folder=tmp_path)

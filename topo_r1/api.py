@@ -107,6 +107,8 @@ def check_prompt_length(n_tokens: int, limit: int | None, what: str = "the promp
 # %% ../nbs/10bc_api.ipynb #f98b58af
 class ApiError(RuntimeError):
     "A request that failed after its retries (or got an answer that is not a chat completion)."
+    def __init__(self, message: str, attempts: int = 1):
+        super().__init__(message); self.attempts = attempts   # how many times the request was sent
 
 RETRY_STATUS = (429, 500, 502, 503, 504)   # statuses worth retrying (with 5xx in general)
 FATAL_STATUS = (401, 403, 404)             # a wrong key, URL or model: stop the run
@@ -132,18 +134,18 @@ def post_chat(base_url: str,            # the server's base URL, e.g. https://ap
             with urllib.request.urlopen(urllib.request.Request(url, body, headers), timeout=timeout) as r:
                 text = r.read().decode("utf-8", "replace")
             try: return json.loads(text), attempt
-            except json.JSONDecodeError: raise ApiError(f"the server's answer is not JSON: {_scrub(text, key)[:120]!r}") from None
+            except json.JSONDecodeError: raise ApiError(f"the server's answer is not JSON: {_scrub(text, key)[:120]!r}", attempt + 1) from None
         except urllib.error.HTTPError as e:
             detail = _scrub(e.read().decode("utf-8", "replace"), key)[:300]
             if e.code in FATAL_STATUS: raise ValueError(f"{url} answered HTTP {e.code}: {detail}") from None
-            if e.code not in RETRY_STATUS and e.code < 500: raise ApiError(f"HTTP {e.code}: {detail}") from None
+            if e.code not in RETRY_STATUS and e.code < 500: raise ApiError(f"HTTP {e.code}: {detail}", attempt + 1) from None
             err = f"HTTP {e.code}: {detail}"
             ra = e.headers.get("Retry-After") if e.headers else None
             if ra and ra.replace(".", "", 1).isdigit(): wait = min(max(wait, float(ra)), max_backoff)
         except (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException) as e:
             err = _scrub(f"{type(e).__name__}: {getattr(e, 'reason', e)}", key)
         if attempt < max_retries: time.sleep(wait)
-    raise ApiError(f"{url}: gave up after {max_retries + 1} attempts, last: {err}")
+    raise ApiError(f"{url}: gave up after {max_retries + 1} attempts, last: {err}", max_retries + 1)
 
 # %% ../nbs/10bc_api.ipynb #5d85e4b0
 def _hashed_pictures(messages: list[dict]) -> list[dict]:
@@ -211,6 +213,7 @@ def predict_api(model: str,                   # "api:NAME" (or NAME): the served
                 box_frame: str = "pixels",    # the frame the model is asked to write boxes in (`BOX_FRAMES`)
                 temperature: float | None = 0.0, # sampling temperature (None: the server's default, not sent)
                 max_tokens: int | None = 1024, # completion length cap (None: not sent)
+                extra_body: dict | None = None, # more request fields, e.g. {"max_completion_tokens": 4096}; a None value removes a field
                 concurrency: int = 4,         # requests in flight at once
                 max_retries: int = 5,         # retries per request (429, 5xx, timeouts)
                 backoff: float = 1.0,         # first retry delay in seconds, doubled each retry
@@ -229,7 +232,10 @@ def predict_api(model: str,                   # "api:NAME" (or NAME): the served
     key = api_key(api_key_env)
     base_url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
     rows, examples = list(load_split(split, subset, limit)), shot_rows(split, shots, shots_seed)
-    sampling = {k: v for k, v in {"temperature": temperature, "max_tokens": max_tokens}.items() if v is not None}
+    if extra_body is not None and not isinstance(extra_body, dict): raise ValueError(f"extra_body must be a dict, got {extra_body!r}")
+    fixed = {"model", "messages"} & set(extra_body or {})
+    if fixed: raise ValueError(f"extra_body cannot set {', '.join(sorted(fixed))}: the kit builds them")
+    sampling = {k: v for k, v in {"temperature": temperature, "max_tokens": max_tokens, **(extra_body or {})}.items() if v is not None}
     payloads = [{"model": name, "messages": api_messages(r, view, box_frame, system_prompt, examples), **sampling} for r in rows]
     longest = max((estimate_prompt_tokens(p["messages"]) for p in payloads), default=0)
     check_prompt_length(longest, max_prompt_tokens, f"the longest prompt (estimated, with {len(examples)} in-context examples)")
@@ -244,7 +250,7 @@ def predict_api(model: str,                   # "api:NAME" (or NAME): the served
 
     def ask(i):
         try: resp, retries = post_chat(base_url, key, payloads[i], timeout, max_retries, backoff)
-        except ApiError as e: return i, None, None, str(e), max_retries
+        except ApiError as e: return i, None, None, str(e), e.attempts - 1
         try: text = completion_text(resp["choices"][0]["message"])
         except (KeyError, IndexError, TypeError): return i, None, None, f"not a chat completion: {_scrub(json.dumps(resp), key)[:120]}", retries
         usage = resp.get("usage") if isinstance(resp.get("usage"), dict) else {}
@@ -269,12 +275,15 @@ def predict_api(model: str,                   # "api:NAME" (or NAME): the served
     finally:
         pool.shutdown(wait=True, cancel_futures=True); writer.close()
     results = [_row_result(r, answers.get(k), codec, None if k in answers else errors.get(k, "not sent")) for r, k in zip(rows, keys)]
+    every = read_cache(cache_path)   # the tokens of every answer in this PRED file, over all the runs that asked them
+    usage = [every[k].get("usage") or {} for k in dict.fromkeys(keys) if k in every]
     path = write_predictions(out, results)
     manifest = {"model": name, "base_url": base_url, "api_key_env": api_key_env, "subset": subset, "n": len(rows),
                 "view": view, "box_frame": box_frame, "system_prompt": system_prompt, "sampling": sampling,
                 "shots": [e["sample_id"] for e in examples], "shots_seed": shots_seed, "cache": str(cache_path),
                 "cached": len(rows) - len(todo), **stats,
                 "format_failures": sum(not r["format_ok"] and "error" not in r for r in results),
-                "estimated_prompt_tokens_max": longest, "errors": sorted(set(errors.values()))[:10]}
+                "estimated_prompt_tokens_max": longest, "errors": sorted(set(errors.values()))[:10],
+                "all_answers": {n: sum(int(u.get(n) or 0) for u in usage) for n in ("prompt_tokens", "completion_tokens")}}
     paths["manifest"].write_text(json.dumps(manifest, indent=1) + "\n")
     return path

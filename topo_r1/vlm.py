@@ -214,9 +214,12 @@ def predict_cli(argv: list[str]) -> int:
     a.add_argument("--max-retries", type=int, default=5, help="retries per request on 429, 5xx and timeouts (default: 5)")
     a.add_argument("--timeout", type=float, default=120.0, help="seconds per attempt (default: 120)")
     a.add_argument("--cache", default=None, help="the JSONL cache of answers (default: beside --out)")
+    a.add_argument("--extra-body", type=json.loads, default=None, metavar="JSON",
+                   help='more request fields, a null removes one: \'{"max_tokens": null, "max_completion_tokens": 4096}\'')
     ns = p.parse_args(argv)
     api_kw = dict(base_url=ns.base_url, api_key_env=ns.api_key_env, box_frame=ns.box_frame, concurrency=ns.concurrency,
-                  max_retries=ns.max_retries, timeout=ns.timeout, cache=ns.cache) if is_api(ns.model) else {}
+                  max_retries=ns.max_retries, timeout=ns.timeout, cache=ns.cache,
+                  extra_body=ns.extra_body) if is_api(ns.model) else {}
     out = predict(ns.model, ns.split, ns.out, ns.subset, ns.limit, view=ns.view, batch_size=ns.batch_size,
                   max_new_tokens=ns.max_new_tokens, greedy=not ns.sample, temperature=ns.temperature, family=ns.family,
                   shots=ns.shots, shots_seed=ns.shots_seed, max_prompt_tokens=ns.max_prompt_tokens, **api_kw)
