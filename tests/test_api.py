@@ -98,7 +98,7 @@ def test_a_429_is_retried_and_a_second_run_sends_nothing(split, tmp_path):
         assert len(s.bodies) == 10 and {k for k in s.bodies[-1] if k != "messages"} == {"model", "max_completion_tokens"}
 
 def test_a_malformed_answer_is_a_format_failure_not_a_crash(split, tmp_path):
-    replies = {1: ok("I think the mask looks fine."), 2: (200, {"unexpected": True}), 3: (200, "not json")}
+    replies = {1: ok("I think the mask looks fine."), 2: (200, {"unexpected": KEY}), 3: (200, "not json")}
     with Server(lambda n, b: replies.get(n, ok(BOX % [8, 8, 24, 24]))) as s:
         f = run(s, split, tmp_path / "PRED.jsonl", concurrency=1, max_retries=0)
     rows = preds(f)
@@ -107,6 +107,7 @@ def test_a_malformed_answer_is_a_format_failure_not_a_crash(split, tmp_path):
     m = manifest(f)
     assert (m["format_failures"], m["failures"]) == (1, 2)
     assert len(read_cache(api_paths(f)["cache"])) == 2                            # only real answers are cached
+    assert_no_key(folder=tmp_path)                                                # the echoed key is scrubbed
 
 def test_a_server_that_dies_mid_run_is_resumed_from_the_cache(split, tmp_path):
     f = tmp_path / "PRED.jsonl"

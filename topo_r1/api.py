@@ -19,9 +19,9 @@ from .shots import shot_rows
 
 # %% auto #0
 __all__ = ['API_PREFIX', 'DEFAULT_BASE_URL', 'BOX_FRAMES', 'RETRY_STATUS', 'FATAL_STATUS', 'is_api', 'api_model', 'api_key',
-           'box_codec', 'data_url', 'user_turn', 'example_answer', 'api_messages', 'estimate_prompt_tokens',
-           'check_prompt_length', 'ApiError', 'post_chat', 'request_key', 'read_cache', 'CacheWriter', 'api_paths',
-           'predict_api']
+           'box_codec', 'data_url', 'user_turn', 'example_answer', 'prompt_prefix', 'api_messages',
+           'estimate_prompt_tokens', 'check_prompt_length', 'ApiError', 'post_chat', 'request_key', 'read_cache',
+           'CacheWriter', 'api_paths', 'predict_api']
 
 # %% ../nbs/10bc_api.ipynb #eafafdf0
 API_PREFIX = "api:"             # a model spec starting with this is served through `topo_r1.api`
@@ -69,6 +69,15 @@ def example_answer(row: dict, box_frame: str = "pixels") -> str:
     dets, hw = as_detections(row_detections(row)), (int(row["height"]), int(row["width"]))
     return format_completion(dets, make_reasoning(dets, hw, row.get("domain")), codec=box_codec(box_frame), image_hw=hw)
 
+def prompt_prefix(view: str = "pair", box_frame: str = "pixels", system_prompt: bool = True,
+                  shots=(),                   # solved example rows put before the question
+                 ) -> list[dict]:
+    "The messages before the question: the system message, then a (user, assistant) pair per solved example."
+    msgs = [{"role": "system", "content": SYSTEM_PROMPT}] if system_prompt else []
+    for ex in shots:
+        msgs += [user_turn(ex, view, box_frame), {"role": "assistant", "content": example_answer(ex, box_frame)}]
+    return msgs
+
 def api_messages(row: dict,                  # the question: a dataset row (image, mask, height, width)
                  view: str = "pair",         # how the mask is shown (`pair` or `overlay`; `VIEWS`)
                  box_frame: str = "pixels",  # the frame the boxes are asked in (`BOX_FRAMES`)
@@ -76,10 +85,8 @@ def api_messages(row: dict,                  # the question: a dataset row (imag
                  shots=(),                   # solved example rows put before the question
                 ) -> list[dict]:
     "OpenAI chat messages for one row: system, then (user, assistant) per example, then the question."
-    msgs = [{"role": "system", "content": SYSTEM_PROMPT}] if system_prompt else []
-    for ex in shots:
-        msgs += [user_turn(ex, view, box_frame), {"role": "assistant", "content": example_answer(ex, box_frame)}]
-    return msgs + [user_turn(row, view, box_frame)]
+    return prompt_prefix(view, box_frame, system_prompt, shots) + [user_turn(row, view, box_frame)]
+
 
 # %% ../nbs/10bc_api.ipynb #24d4aa6d
 def _image_hw(url: str) -> tuple[int, int]:
@@ -201,6 +208,44 @@ def api_paths(out) -> dict[str, Path]:
     out = Path(out)
     return {"cache": out.with_name(out.stem + ".cache.jsonl"), "manifest": out.with_name(out.stem + ".manifest.json")}
 
+def _request_fields(temperature, max_tokens, extra_body) -> dict:
+    "The request's fields besides model and messages: sampling settings and `extra_body` (a None value removes one)."
+    if extra_body is not None and not isinstance(extra_body, dict): raise ValueError(f"extra_body must be a dict, got {extra_body!r}")
+    fixed = {"model", "messages"} & set(extra_body or {})
+    if fixed: raise ValueError(f"extra_body cannot set {', '.join(sorted(fixed))}: the kit builds them")
+    return {k: v for k, v in {"temperature": temperature, "max_tokens": max_tokens, **(extra_body or {})}.items() if v is not None}
+
+def _send_all(todo: list[int], request, keys: list[str], sample_ids: list, post, writer: CacheWriter,
+              concurrency: int, desc: str, total: int, progress: bool) -> tuple[dict, dict, dict]:
+    "Send the requests `todo` in `concurrency` threads, caching each answer as it arrives; `(answers, errors, stats)`."
+    answers, errors = {}, {}
+    stats = dict(requests=0, retries=0, failures=0, prompt_tokens=0, completion_tokens=0)
+
+    def ask(i):
+        try: resp, retries = post(request(i))
+        except ApiError as e: return i, None, None, str(e), e.attempts - 1
+        try: text = completion_text(resp["choices"][0]["message"])
+        except (KeyError, IndexError, TypeError): return i, None, None, f"not a chat completion: {json.dumps(resp)[:120]}", retries
+        usage = resp.get("usage") if isinstance(resp.get("usage"), dict) else {}
+        # cached as soon as it arrives: an answer is kept even if the run stops before it is counted
+        writer.add({"key": keys[i], "sample_id": sample_ids[i], "completion": text, "usage": usage})
+        return i, text, usage, None, retries
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool, \
+         tqdm(total=total, initial=total - len(todo), desc=desc, unit="row", disable=not progress) as bar:
+        try:
+            for f in as_completed([pool.submit(ask, i) for i in todo]):
+                i, text, usage, err, retries = f.result()
+                stats["requests"] += 1 + retries; stats["retries"] += retries
+                if err is not None: stats["failures"] += 1; errors[keys[i]] = err
+                else:
+                    answers[keys[i]] = text
+                    for n in ("prompt_tokens", "completion_tokens"): stats[n] += int(usage.get(n) or 0)
+                bar.update(1)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True); raise
+    return answers, errors, stats
+
 def predict_api(model: str,                   # "api:NAME" (or NAME): the served model
                 split,                        # a built split (folder, name, `DatasetDict`) or a list of rows
                 out: str | Path = "PRED.jsonl", # where to write
@@ -225,65 +270,41 @@ def predict_api(model: str,                   # "api:NAME" (or NAME): the served
                 progress: bool = True,        # show a tqdm bar
                ) -> Path:
     "Send every row of a split to a served model, resumably, and write `PRED.jsonl` and its manifest."
-    name, codec = api_model(model), box_codec(box_frame)
+    name, codec, fields = api_model(model), box_codec(box_frame), _request_fields(temperature, max_tokens, extra_body)
     if check_view(view) == "side_by_side": raise ValueError("a served model is shown the 'pair' or 'overlay' view")
     if not isinstance(concurrency, int) or concurrency < 1: raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
     if not isinstance(max_retries, int) or max_retries < 0: raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
     key = api_key(api_key_env)
     base_url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
     rows, examples = list(load_split(split, subset, limit)), shot_rows(split, shots, shots_seed)
-    if extra_body is not None and not isinstance(extra_body, dict): raise ValueError(f"extra_body must be a dict, got {extra_body!r}")
-    fixed = {"model", "messages"} & set(extra_body or {})
-    if fixed: raise ValueError(f"extra_body cannot set {', '.join(sorted(fixed))}: the kit builds them")
-    sampling = {k: v for k, v in {"temperature": temperature, "max_tokens": max_tokens, **(extra_body or {})}.items() if v is not None}
-    payloads = [{"model": name, "messages": api_messages(r, view, box_frame, system_prompt, examples), **sampling} for r in rows]
-    longest = max((estimate_prompt_tokens(p["messages"]) for p in payloads), default=0)
+    prefix = prompt_prefix(view, box_frame, system_prompt, examples)   # built once, shared by every request
+    request = lambda i: {"model": name, "messages": prefix + [user_turn(rows[i], view, box_frame)], **fields}
+    keys, longest = [], 0   # requests are built again when sent: the pictures of a whole split are not held at once
+    for i in range(len(rows)):
+        r = request(i); keys.append(request_key(r)); longest = max(longest, estimate_prompt_tokens(r["messages"]))
     check_prompt_length(longest, max_prompt_tokens, f"the longest prompt (estimated, with {len(examples)} in-context examples)")
     paths = api_paths(out)
     cache_path = Path(cache) if cache is not None else paths["cache"]
-    keys, cached = [request_key(p) for p in payloads], read_cache(cache_path)
-    answers = {k: cached[k]["completion"] for k in keys if k in cached}
-    todo = [i for i, k in enumerate(keys) if k not in answers]
-    todo = list({keys[i]: i for i in reversed(todo)}.values())[::-1]   # a request asked twice is sent once
-    stats = dict(requests=0, retries=0, failures=0, prompt_tokens=0, completion_tokens=0)
-    errors, lock, writer = {}, threading.Lock(), CacheWriter(cache_path)
-
-    def ask(i):
-        try: resp, retries = post_chat(base_url, key, payloads[i], timeout, max_retries, backoff)
-        except ApiError as e: return i, None, None, str(e), e.attempts - 1
-        try: text = completion_text(resp["choices"][0]["message"])
-        except (KeyError, IndexError, TypeError): return i, None, None, f"not a chat completion: {_scrub(json.dumps(resp), key)[:120]}", retries
-        usage = resp.get("usage") if isinstance(resp.get("usage"), dict) else {}
-        # cached as soon as it arrives: an answer is kept even if the run stops before it is counted
-        writer.add({"key": keys[i], "model": name, "sample_id": rows[i]["sample_id"], "completion": text, "usage": usage})
-        return i, text, usage, None, retries
-
-    pool = ThreadPoolExecutor(max_workers=concurrency)
-    try:
-        futures = [pool.submit(ask, i) for i in todo]
-        with tqdm(total=len(rows), initial=len(rows) - len(todo), desc=f"api {name}", unit="row", disable=not progress) as bar:
-            for f in as_completed(futures):
-                i, text, usage, err, retries = f.result()
-                with lock:
-                    stats["requests"] += 1 + retries; stats["retries"] += retries
-                    if err is not None: stats["failures"] += 1; errors[keys[i]] = err
-                    else:
-                        answers[keys[i]] = text
-                        stats["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
-                        stats["completion_tokens"] += int(usage.get("completion_tokens") or 0)
-                bar.update(1)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True); writer.close()
+    cached = read_cache(cache_path)
+    todo = list({k: i for i, k in reversed(list(enumerate(keys))) if k not in cached}.values())[::-1]  # each request once
+    writer = CacheWriter(cache_path)
+    post = lambda payload: post_chat(base_url, key, payload, timeout, max_retries, backoff)
+    try: answers, errors, stats = _send_all(todo, request, keys, [r["sample_id"] for r in rows], post, writer,
+                                            concurrency, f"api {name}", len(rows), progress)
+    finally: writer.close()
+    errors = {k: _scrub(e, key) for k, e in errors.items()}   # a server may echo what it was sent
+    answers.update({k: cached[k]["completion"] for k in keys if k in cached})
     results = [_row_result(r, answers.get(k), codec, None if k in answers else errors.get(k, "not sent")) for r, k in zip(rows, keys)]
     every = read_cache(cache_path)   # the tokens of every answer in this PRED file, over all the runs that asked them
     usage = [every[k].get("usage") or {} for k in dict.fromkeys(keys) if k in every]
     path = write_predictions(out, results)
-    manifest = {"model": name, "base_url": base_url, "api_key_env": api_key_env, "subset": subset, "n": len(rows),
-                "view": view, "box_frame": box_frame, "system_prompt": system_prompt, "sampling": sampling,
+    manifest = {"model": name, "base_url": _scrub(base_url, key), "api_key_env": api_key_env, "subset": subset, "n": len(rows),
+                "view": view, "box_frame": box_frame, "system_prompt": system_prompt, "sampling": fields,
                 "shots": [e["sample_id"] for e in examples], "shots_seed": shots_seed, "cache": str(cache_path),
-                "cached": len(rows) - len(todo), **stats,
+                "cached": sum(k in cached for k in keys), **stats,
                 "format_failures": sum(not r["format_ok"] and "error" not in r for r in results),
                 "estimated_prompt_tokens_max": longest, "errors": sorted(set(errors.values()))[:10],
                 "all_answers": {n: sum(int(u.get(n) or 0) for u in usage) for n in ("prompt_tokens", "completion_tokens")}}
     paths["manifest"].write_text(json.dumps(manifest, indent=1) + "\n")
     return path
+
