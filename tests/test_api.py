@@ -24,8 +24,8 @@ class Server:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with outer.lock:
                     outer.bodies.append(body); outer.auth.append(self.headers.get("Authorization")); n = len(outer.bodies)
-                    assert self.path == "/v1/chat/completions", self.path
-                    r = outer.reply(n, body)
+                assert self.path == "/v1/chat/completions", self.path
+                r = outer.reply(n, body)
                 if r == "die": outer.stop(); return          # no answer: the connection drops, the port is closed
                 status, payload = r
                 data = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
@@ -96,6 +96,16 @@ def test_a_429_is_retried_and_a_second_run_sends_nothing(split, tmp_path):
         assert len(s.bodies) == 9
         run(s, split, f, limit=1, view="overlay", extra_body={"max_tokens": None, "temperature": None, "max_completion_tokens": 99})
         assert len(s.bodies) == 10 and {k for k in s.bodies[-1] if k != "messages"} == {"model", "max_completion_tokens"}
+
+def test_a_timeout_is_retried(split, tmp_path):
+    release = threading.Event()
+    def reply(n, b):
+        if n == 1: release.wait(30); return 500, {}       # no answer while the client waits for one
+        return ok(BOX % [8, 8, 24, 24])
+    with Server(reply) as s:
+        try: f = run(s, split, tmp_path / "PRED.jsonl", concurrency=1, limit=1, timeout=0.3)
+        finally: release.set()
+    assert (manifest(f)["retries"], manifest(f)["failures"], preds(f)[0]["format_ok"]) == (1, 0, True)
 
 def test_a_malformed_answer_is_a_format_failure_not_a_crash(split, tmp_path):
     replies = {1: ok("I think the mask looks fine."), 2: (200, {"unexpected": KEY}), 3: (200, "not json")}
