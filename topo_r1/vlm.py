@@ -128,8 +128,9 @@ def generate(model, processor, adapter: FamilyAdapter | str,
             batch = _prompt_batch(model, processor, adapter, rows[i:i + batch_size], view, system_prompt, shots)
             n = batch["input_ids"].shape[1]
             if limit is not None and n > limit:
-                raise ValueError(f"a prompt has {n} tokens ({len(shots)} in-context examples), more than the model's "
-                                 f"context of {limit}: use fewer shots or a smaller max_pixels")
+                what = "max_prompt_tokens" if max_prompt_tokens is not None else "the model's max_position_embeddings"
+                raise ValueError(f"a prompt has {n} tokens ({len(shots)} in-context examples), more than the limit of "
+                                 f"{limit} ({what}): use fewer shots or a smaller max_pixels")
             with torch.inference_mode(): ids = model.generate(**batch, **gen)
             out += processor.batch_decode(ids[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
             bar.update(len(rows[i:i + batch_size]))
