@@ -29,7 +29,7 @@ COMMANDS = {  # name -> (handler, one-line help); a handler imports its module w
     "build": (_build, "build the SFT / RL / test datasets with injected, verified errors"),
     "baseline": (_baseline, "run a training-free detector on a split, writing PRED.jsonl"),
     "eval": (_eval, "score PRED.jsonl against a split, writing metrics.json"),
-    "predict": (_predict, "run a VLM (local path or 'tiny') on a split, writing PRED.jsonl"),
+    "predict": (_predict, "run a VLM (local path, 'tiny' or a served 'api:NAME') on a split, writing PRED.jsonl"),
     "train": (_train, "train with SFT or GRPO from a YAML config"),
     "run": (_run, "execute an experiment notebook with papermill into its own run folder"),
     "runs": (_runs, "tabulate finished runs side by side"),
