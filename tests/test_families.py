@@ -75,3 +75,13 @@ def test_sft_then_grpo_with_cgro(fam, split, tmp_path):
                                                 "max_completion_length=12"], progress=False)
     log = json.loads((grpo / "trainer_state.json").read_text())["log_history"]
     assert "rewards/cgro_reward/mean" in set().union(*map(set, log))
+
+def test_attention_explorer_and_real_map(tiny):
+    "The widget takes the model, its processor and a completion; ReAL maps the trace to the mask's pixels."
+    from topo_r1.attention_explorer import AttentionExplorer
+    from topo_r1.real import real_map
+    fam, model, proc = tiny
+    row = toy_row(64, rng=0)
+    ex = AttentionExplorer.from_model(model, proc, row, FAMILIES[fam].completion(row, "pair", proc))
+    assert ex.trace.layers == ([3] if fam == "qwen3_5" else [1])
+    assert real_map(ex.trace).map.shape == (64, 64)
