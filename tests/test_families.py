@@ -69,8 +69,10 @@ def test_qwen3_5_traces_its_full_attention_layers_only():
 def test_sft_then_grpo_with_cgro(fam, split, tmp_path):
     common = [f"split={split}", f"model=tiny:{fam}", "max_steps=2", "per_device_train_batch_size=2", "logging_steps=1",
               "save_steps=1000", "report_to=none"]
-    sft = train("sft", "tiny_sft", common + [f"output_dir={tmp_path / 'sft'}"], progress=False)
-    assert (sft / "config.json").is_file()
+    sft = train("sft", "tiny_sft", common + [f"output_dir={tmp_path / 'sft'}", "lora=true", "lora_r=4"], progress=False)
+    assert (sft / "adapter").is_dir()   # LoRA adapters, merged into the saved model
+    preds = read_predictions(predict(str(sft), split, tmp_path / "PRED.jsonl", limit=1, max_new_tokens=4, progress=False))
+    assert len(preds) == 1              # the saved folder loads back through the family's own classes
     grpo = train("grpo", "tiny_grpo", common + [f"output_dir={tmp_path / 'grpo'}", "cgro_weight=1", "num_generations=2",
                                                 "max_completion_length=12"], progress=False)
     log = json.loads((grpo / "trainer_state.json").read_text())["log_history"]
