@@ -397,7 +397,7 @@ def _pieces(tokenizer, ids) -> list[str]:
 def trace_ids(model, processor,
               conversations: Sequence[list[dict]],     # chat messages with their images (`with_images`), one per completion
               completion_ids: Sequence[Sequence[int]], # each completion's token ids
-              layers=None,                             # language layers to trace (default: the last half)
+              layers=None,                             # language layers to trace (default: the attention layers of the last half)
               view: str = "pair",                      # the view the conversations show (it sets the panels)
               panel: str = "image",                    # the panel `image_attn` reports on
               shapes=None,                             # per completion, the mask's (H, W) (for `pixel_map`)
@@ -432,7 +432,7 @@ def trace_ids(model, processor,
 def trace_attention(model, processor,
                     row: dict,                 # a dataset row (image, mask, height, width)
                     completion,                # the completion text, or a list of them (GRPO's G for one prompt)
-                    layers=None,               # language layers to trace (default: the last half)
+                    layers=None,               # language layers to trace (default: the attention layers of the last half)
                     view: str | None = None,   # how the mask is shown (`VIEWS`; default "pair")
                     panel: str = "image",      # the panel `image_attn` reports on ("image" or "mask")
                     system_prompt: bool = True, # send the system message (as the model was trained)
@@ -463,7 +463,7 @@ def trace_attention(model, processor,
 def trace_rows(model, processor,
                rows: Sequence[dict],        # dataset rows
                completions: Sequence[str],  # one completion per row
-               layers=None,                 # language layers to trace (default: the last half)
+               layers=None,                 # language layers to trace (default: the attention layers of the last half)
                view: str = "pair",          # how the mask is shown
                panel: str = "image",        # the panel `image_attn` reports on
                system_prompt: bool = True,  # send the system message (as the model was trained)
