@@ -22,7 +22,7 @@ def tiny(request):
     model, proc = tiny_vlm(request.param)
     return request.param, model, proc
 
-def test_predict_writes_boxes_in_mask_pixels(tiny, split, tmp_path):
+def test_predict_writes_one_prediction_per_row(tiny, split, tmp_path):
     fam, model, proc = tiny
     out = predict((model, proc, FAMILIES[fam]), split, tmp_path / "PRED.jsonl", limit=2, max_new_tokens=8, progress=False)
     preds = read_predictions(out)
@@ -87,3 +87,17 @@ def test_attention_explorer_and_real_map(tiny):
     ex = AttentionExplorer.from_model(model, proc, row, FAMILIES[fam].completion(row, "pair", proc))
     assert ex.trace.layers == ([3] if fam == "qwen3_5" else [1])
     assert real_map(ex.trace).map.shape == (64, 64)
+
+def test_internvl_several_tiles_and_a_thumbnail_match_eager():
+    "As released: a picture cut into several tiles plus a thumbnail; the stitched grid still equals eager."
+    model, proc = tiny_vlm("internvl")
+    proc.image_processor.max_patches = 4
+    row = toy_row(96, rng=0)
+    tr = trace_attention(model, proc, row, FAMILIES["internvl"].completion(row, "side_by_side", proc), view="side_by_side")
+    inp = tr.inputs
+    assert inp["image_tiles"] == [(1, 2, 1)] and inp["pixel_values"].shape[0] == 3   # 2 tiles + the thumbnail
+    n, grids = len(tr.tokens), token_grids(model, inp, "side_by_side")[0]
+    ref = _eager(model, inp, tr.layers, 0, n)
+    assert {k: g.shape for k, g in grids.items()} == {"image": (4, 4), "mask": (4, 4)}
+    for panel, pos in grids.items():
+        np.testing.assert_allclose(tr.select(panel=panel).image_attn, ref[:, pos.ravel()].reshape(n, *pos.shape), atol=1e-5)
