@@ -119,6 +119,8 @@ def _family_keys(a, text: dict, vision: dict, rope: dict, head_dim: int):
         vision.setdefault("num_position_embeddings", 256)
         if a.name == "qwen3_vl": vision.setdefault("deepstack_visual_indexes", [0])
     if a.name == "qwen3_5":   # small Gated DeltaNet heads; layer_types: one full-attention layer in four, as released
+        rot = head_dim // 4   # RoPE on a quarter of each head, as released (256 -> 64: mrope_section 11/11/10)
+        text["rope_parameters"] = dict(rope, mrope_interleaved=True, partial_rotary_factor=0.25, mrope_section=_mrope_section(rot))
         for k, v in dict(linear_num_key_heads=2, linear_num_value_heads=4, linear_key_head_dim=16,
                          linear_value_head_dim=16).items(): text.setdefault(k, v)
 
@@ -165,7 +167,7 @@ def tiny_config(family: str = "qwen2_5_vl", # a family of `FAMILIES`
     vision = {**_VISION_DEFAULTS, "patch_size": a.patch_size,   # vision_patch_size=7: finer tokens for tiny images
               **{k[len("vision_"):]: v for k, v in overrides.items() if k.startswith("vision_")}}
     ids = {t: tok.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
-    head_dim = text.pop("head_dim", text["hidden_size"] // text["num_attention_heads"])
+    head_dim = text.pop("head_dim", 32 if a.name == "qwen3_5" else text["hidden_size"] // text["num_attention_heads"])
     rope = {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": _mrope_section(head_dim)}
     text.update(vocab_size=len(tok), eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"])
     vision.update(out_hidden_size=text["hidden_size"], spatial_merge_size=a.merge_size)
