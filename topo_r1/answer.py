@@ -74,9 +74,9 @@ class ResizedPixelCodec(_ScaleCodec):
 
 # %% ../nbs/04a_answer.ipynb #daa78d9b
 CODECS = {"qwen2_5_vl": ResizedPixelCodec, "qwen2_vl": Relative1000Codec, "qwen3_vl": Relative1000Codec,
-          "pixels": PixelCodec}
+          "qwen3_5": Relative1000Codec, "internvl": Relative1000Codec, "pixels": PixelCodec}
 
-def codec_for(family: str, # "qwen2_5_vl", "qwen2_vl", "qwen3_vl" or "pixels"
+def codec_for(family: str, # a key of `CODECS`: "qwen2_5_vl", "qwen3_vl", "qwen3_5", "internvl", "pixels", ...
              ):
     "The box codec of a model family."
     if family not in CODECS: raise ValueError(f"unknown model family {family!r}; expected one of {', '.join(CODECS)}")

@@ -113,7 +113,7 @@ class CGROReward:
 def make_cgro_reward(top_t: int = 4,        # reasoning tokens compared (highest ReAL weight)
                      delta1: float = 0.5,   # anomalous: full reward from J >= delta1
                      delta2: float = 0.3,   # normal: full reward up to J <= delta2
-                     layers=None,           # language layers traced (default: the last half)
+                     layers=None,           # language layers traced (default: the attention layers of the last half)
                      view: str = "pair",    # the view the prompts show
                      panel: str = "image",  # the panel whose attention regions are compared
                      chunk_size: int = 8,   # completions per traced forward pass

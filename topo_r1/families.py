@@ -51,6 +51,7 @@ class FamilyAdapter:
     merge_size: int = 2             # patches merged per token along each side
     min_pixels: int = 56 * 56       # released processor's lower pixel limit
     max_pixels: int = 28 * 28 * 1280  # released processor's upper pixel limit (per image)
+    tiles: bool = False             # fixed-size square tiles (InternVL) instead of Qwen's `smart_resize`
 
     @property
     def codec(self):
@@ -64,6 +65,7 @@ class FamilyAdapter:
 
     def model_hw(self, height: int, width: int, view: str = "pair", processor=None) -> tuple[float, float]:
         "The (H, W) of one panel as the processor resizes it: the frame of Qwen2.5-VL's absolute boxes."
+        if self.tiles: return (float(height), float(width))   # relative boxes: the tiling leaves the frame alone
         g = self.geometry(processor)
         if check_view(view) == "side_by_side":
             h, w = resized_hw(height, 2 * width, **g)
@@ -78,6 +80,11 @@ FAMILIES: dict[str, FamilyAdapter] = {
     "qwen3_vl": FamilyAdapter("qwen3_vl", ("qwen3_vl",), "Qwen3VLForConditionalGeneration",
                               "Qwen3VLProcessor", coords="relative1000", patch_size=16,
                               min_pixels=256 * 256, max_pixels=4096 * 4096),
+    "qwen3_5": FamilyAdapter("qwen3_5", ("qwen3_5",), "Qwen3_5ForConditionalGeneration",
+                             "Qwen3VLProcessor", coords="relative1000", patch_size=16,
+                             min_pixels=256 * 256, max_pixels=4096 * 4096),
+    "internvl": FamilyAdapter("internvl", ("internvl",), "InternVLForConditionalGeneration",
+                              "InternVLProcessor", coords="relative1000", patch_size=14, merge_size=2, tiles=True),
 }
 
 def family_of(model_type: str) -> str:

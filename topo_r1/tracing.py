@@ -21,9 +21,10 @@ from .families import get_family, family_of
 
 # %% auto #0
 __all__ = ['ANOMALY_WORDS', 'word_spans', 'token_spans', 'tokens_in', 'block_span', 'reasoning_text', 'reasoning_tokens',
-           'answer_tokens', 'language_model', 'check_vision', 'check_layers', 'with_images', 'teacher_forced_inputs',
-           'panel_names', 'image_token_grids', 'upsample', 'cell_of', 'AttentionTrace', 'eval_mode', 'trace_ids',
-           'trace_attention', 'trace_rows']
+           'answer_tokens', 'language_model', 'check_vision', 'attention_layers', 'check_layers', 'with_images',
+           'image_tiles', 'teacher_forced_inputs', 'panel_names', 'image_token_grids', 'tiled_token_grids',
+           'token_grids', 'upsample', 'cell_of', 'AttentionTrace', 'eval_mode', 'trace_ids', 'trace_attention',
+           'trace_rows']
 
 # %% ../nbs/10d_tracing.ipynb #d9b73d12
 ANOMALY_WORDS = (*ERROR_TYPES, *(t.replace("_", " ") for t in ERROR_TYPES), "error", "topolog", "gap", "bridge",
@@ -95,15 +96,22 @@ def check_vision(model):
         raise ValueError(f"{type(model).__name__} has no vision tower (no vision_config / image_token_id): "
                          "attention over the image needs a VLM")
 
+def attention_layers(model) -> list[int]:
+    "The language layers with softmax attention (`self_attn`): all of them, or Qwen3.5's full-attention one in four."
+    return [i for i, layer in enumerate(language_model(model).layers) if hasattr(layer, "self_attn")]
+
 def check_layers(model,       # a VLM
                  layers=None, # a layer index or several (negative ones count from the end); None: the last half
                 ) -> list[int]:
-    "The language layers to trace: the given indices (negative ones count from the end), default the last half."
-    n = len(language_model(model).layers)
-    if layers is None: return list(range(n // 2, n))
+    "The language layers to trace: the given indices (negative ones count from the end), default the attention layers of the last half."
+    n, full = len(language_model(model).layers), attention_layers(model)
+    if layers is None: return [i for i in full if i >= n // 2] or full
     layers = [int(i) for i in ([layers] if isinstance(layers, (int, np.integer)) else layers)]
     bad = [i for i in layers if not -n <= i < n]
     if bad or not layers: raise ValueError(f"layers {bad or layers} out of range: the model has {n} language layers (0..{n - 1})")
+    linear = sorted({i % n for i in layers} - set(full))
+    if linear: raise ValueError(f"layers {linear} are linear-attention layers (no attention weights to trace); "
+                                f"trace the full-attention layers {full}")
     return sorted({i % n for i in layers})
 
 # %% ../nbs/10d_tracing.ipynb #d00d35c7
@@ -125,6 +133,16 @@ def with_images(messages: list[dict], # chat messages, possibly with empty `{"ty
     return out
 
 # %% ../nbs/10d_tracing.ipynb #a0a02b54
+def image_tiles(processor, # an `InternVLProcessor`
+                image,     # a PIL picture
+               ) -> tuple[int, int, int]:
+    "(rows, columns, thumbnails) of InternVL's tiles of `image`: the tiling of transformers' `GotOcr2ImageProcessor`."
+    from transformers.models.got_ocr2.image_processing_got_ocr2 import get_optimal_tiled_canvas
+    ip = processor.image_processor
+    tile = (ip.size["height"], ip.size["width"]) if isinstance(ip.size, dict) else (ip.size.height, ip.size.width)
+    cols, rows = get_optimal_tiled_canvas((image.height, image.width), tile, ip.min_patches, ip.max_patches)
+    return rows, cols, int(rows * cols > 1)   # a thumbnail of the whole picture follows several tiles
+
 def teacher_forced_inputs(processor,
                           conversations: Sequence[list[dict]], # chat messages with images (`with_images`), one per completion
                           completion_ids: Sequence[Sequence[int]], # the completions' token ids
@@ -148,6 +166,10 @@ def teacher_forced_inputs(processor,
         out["mm_token_type_ids"] = torch.cat([enc["mm_token_type_ids"], torch.zeros_like(comp).to(enc["mm_token_type_ids"].dtype)], 1)
     out["completion_start"] = int(enc["input_ids"].shape[1])
     out["completion_lengths"] = [len(c) for c in completion_ids]
+    if "image_grid_thw" not in enc and hasattr(processor, "image_seq_length"):   # InternVL: how each picture was tiled
+        out["image_tiles"] = [image_tiles(processor, im) for conv in conversations for m in conv
+                              if isinstance(m["content"], list) for c in m["content"] if c.get("type") == "image"
+                              for im in [c["image"]]]
     return out
 
 # %% ../nbs/10d_tracing.ipynb #3f2cc4a2
@@ -163,21 +185,51 @@ def image_token_grids(input_ids,           # (B, S) token ids of the prompts
                       view: str,           # the view the prompts show
                      ) -> list[dict]:
     "Per batch row: `{panel: (positions (gh, gw) array of the panel's image tokens)}` on the merged-patch grid."
+    layouts = [(1, 1, int(h) // merge, int(w) // merge, 0) for t, h, w in np.asarray(image_grid_thw).tolist()]
+    return _token_grids(input_ids, layouts, image_token_id, view, "image_grid_thw")
+
+def tiled_token_grids(input_ids,           # (B, S) token ids of the prompts
+                      tiles,               # per picture, (rows, columns, thumbnails) of its tiles (`image_tiles`)
+                      side: int,           # image tokens per tile side (InternVL: sqrt(image_seq_length))
+                      image_token_id: int, # the model's image token id
+                      view: str,           # the view the prompts show
+                     ) -> list[dict]:
+    "Per batch row: `{panel: positions (gh, gw)}` of InternVL's tiles stitched into one grid (thumbnail left out)."
+    return _token_grids(input_ids, [(r, c, side, side, t * side * side) for r, c, t in tiles], image_token_id, view, "the tiles")
+
+def _token_grids(input_ids, layouts, image_token_id: int, view: str, source: str) -> list[dict]:
+    "Cut each row's image tokens into pictures laid out as (tile rows, tile columns, gh, gw, trailing tokens)."
     pictures = 2 if view == "pair" else 1
+    if len(layouts) != pictures * input_ids.shape[0]:
+        raise ValueError(f"{source} accounts for {len(layouts)} pictures, but {input_ids.shape[0]} rows of view "
+                         f"{view!r} show {pictures * input_ids.shape[0]}")
     out = []
     for b in range(input_ids.shape[0]):
         pos = (input_ids[b] == image_token_id).nonzero().flatten().tolist()
         grids, start = {}, 0
         for k in range(pictures):
-            t, h, w = (int(v) for v in image_grid_thw[b * pictures + k])
-            gh, gw = h // merge, w // merge
-            g = np.asarray(pos[start:start + t * gh * gw]).reshape(gh, gw); start += t * gh * gw
+            r, c, gh, gw, extra = layouts[b * pictures + k]
+            n = r * c * gh * gw   # tiles in raster order, each tile's tokens in raster order
+            if start + n > len(pos): break
+            g = np.asarray(pos[start:start + n]).reshape(r, c, gh, gw).transpose(0, 2, 1, 3).reshape(r * gh, c * gw)
+            start += n + extra
             if view == "pair": grids[("image", "mask")[k]] = g
             elif view == "overlay": grids["image"] = g
-            else: grids["image"], grids["mask"] = g[:, :gw // 2], g[:, gw // 2:]
-        if start != len(pos): raise ValueError(f"row {b}: {len(pos)} image tokens, but image_grid_thw accounts for {start}")
+            else: grids["image"], grids["mask"] = g[:, :g.shape[1] // 2], g[:, g.shape[1] // 2:]
+        if start != len(pos): raise ValueError(f"row {b}: {len(pos)} image tokens, but {source} accounts for {start}")
         out.append(grids)
     return out
+
+def token_grids(model, inputs: dict, # a VLM and its `teacher_forced_inputs`
+                view: str,           # the view the prompts show
+               ) -> list[dict]:
+    "Per batch row, the panels' image-token positions on their grid, for Qwen (`image_grid_thw`) or InternVL (tiles)."
+    ids, cfg = inputs["input_ids"][:, :inputs["completion_start"]], model.config
+    if "image_grid_thw" in inputs:
+        return image_token_grids(ids, inputs["image_grid_thw"], cfg.image_token_id, cfg.vision_config.spatial_merge_size, view)
+    if "image_tiles" in inputs:
+        return tiled_token_grids(ids, inputs["image_tiles"], int(round(cfg.image_seq_length ** 0.5)), cfg.image_token_id, view)
+    raise ValueError(f"{type(model).__name__}: the inputs have neither image_grid_thw nor image_tiles to lay the image tokens out")
 
 # %% ../nbs/10d_tracing.ipynb #70388fca
 def upsample(grid: np.ndarray, # (gh, gw) values on the token grid
@@ -295,9 +347,12 @@ def _completion_attention(attn, hidden, cos, sin, start: int, n: int, keep) -> "
     import torch
     rope = sys.modules[type(attn).__module__].apply_rotary_pos_emb    # the layer's own rotary embedding
     b, s, _ = hidden.shape
-    q = attn.q_proj(hidden[:, start:start + n]).view(b, n, -1, attn.head_dim)
+    q = attn.q_proj(hidden[:, start:start + n])
+    if q.shape[-1] == 2 * attn.config.num_attention_heads * attn.head_dim:   # Qwen3.5: each head's query, then its output gate
+        q = q.view(b, n, -1, 2 * attn.head_dim)[..., :attn.head_dim]
+    else: q = q.view(b, n, -1, attn.head_dim)
     k = attn.k_proj(hidden).view(b, s, -1, attn.head_dim)
-    if hasattr(attn, "q_norm"): q, k = attn.q_norm(q), attn.k_norm(k)   # Qwen3-VL
+    if hasattr(attn, "q_norm"): q, k = attn.q_norm(q), attn.k_norm(k)   # Qwen3-VL, Qwen3.5
     q, k = q.float().transpose(1, 2), k.float().transpose(1, 2)
     q, _ = rope(q, q, cos[:, start:start + n], sin[:, start:start + n])
     _, k = rope(k, k, cos, sin)
@@ -342,7 +397,7 @@ def _pieces(tokenizer, ids) -> list[str]:
 def trace_ids(model, processor,
               conversations: Sequence[list[dict]],     # chat messages with their images (`with_images`), one per completion
               completion_ids: Sequence[Sequence[int]], # each completion's token ids
-              layers=None,                             # language layers to trace (default: the last half)
+              layers=None,                             # language layers to trace (default: the attention layers of the last half)
               view: str = "pair",                      # the view the conversations show (it sets the panels)
               panel: str = "image",                    # the panel `image_attn` reports on
               shapes=None,                             # per completion, the mask's (H, W) (for `pixel_map`)
@@ -352,8 +407,7 @@ def trace_ids(model, processor,
     if panel not in panel_names(view): raise ValueError(f"view {view!r} has no panel {panel!r}; it has {', '.join(panel_names(view))}")
     inputs = teacher_forced_inputs(processor, conversations, completion_ids)
     cs, ids = inputs["completion_start"], inputs["input_ids"]
-    merge = model.config.vision_config.spatial_merge_size
-    grids = image_token_grids(ids[:, :cs], inputs["image_grid_thw"], model.config.image_token_id, merge, view)
+    grids = token_grids(model, inputs, view)
     text_pos = [np.flatnonzero((inputs["attention_mask"][b, :cs] == 1).numpy() & (ids[b, :cs] != model.config.image_token_id).numpy())
                 for b in range(len(completion_ids))]
     columns = [np.concatenate([g.ravel() for g in grids[b].values()] + [text_pos[b]]) for b in range(len(completion_ids))]
@@ -378,7 +432,7 @@ def trace_ids(model, processor,
 def trace_attention(model, processor,
                     row: dict,                 # a dataset row (image, mask, height, width)
                     completion,                # the completion text, or a list of them (GRPO's G for one prompt)
-                    layers=None,               # language layers to trace (default: the last half)
+                    layers=None,               # language layers to trace (default: the attention layers of the last half)
                     view: str | None = None,   # how the mask is shown (`VIEWS`; default "pair")
                     panel: str = "image",      # the panel `image_attn` reports on ("image" or "mask")
                     system_prompt: bool = True, # send the system message (as the model was trained)
@@ -409,7 +463,7 @@ def trace_attention(model, processor,
 def trace_rows(model, processor,
                rows: Sequence[dict],        # dataset rows
                completions: Sequence[str],  # one completion per row
-               layers=None,                 # language layers to trace (default: the last half)
+               layers=None,                 # language layers to trace (default: the attention layers of the last half)
                view: str = "pair",          # how the mask is shown
                panel: str = "image",        # the panel `image_attn` reports on
                system_prompt: bool = True,  # send the system message (as the model was trained)

@@ -48,7 +48,7 @@ def load_processor(spec: str | Path,          # as for `load_vlm`
     spec = str(spec)
     if spec == "tiny" or spec.startswith("tiny:"):
         a = get_family(spec.partition(":")[2] or family or "qwen2_5_vl")
-        return tiny_processor(a.name, tiny_tokenizer(kw.get("vocab_size", 512)), kw.get("min_pixels"),
+        return tiny_processor(a.name, tiny_tokenizer(kw.get("vocab_size", 512), family=a.name), kw.get("min_pixels"),
                               kw.get("max_pixels", 128 * 128), patch_size=kw.get("vision_patch_size")), a
     import transformers
     path = model_path(spec)

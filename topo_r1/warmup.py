@@ -14,8 +14,10 @@ __all__ = ['vision_tower', 'token_targets', 'warm_up_vision']
 
 # %% ../nbs/11a_warmup.ipynb #426173ba
 def vision_tower(model):
-    "The model's vision encoder (`model.model.visual` in transformers 5, `model.visual` before), or None."
-    return getattr(getattr(model, "model", model), "visual", None) or getattr(model, "visual", None)
+    "The model's vision encoder (`model.model.visual` in transformers 5, `model.visual` before; InternVL's `vision_tower`), or None."
+    inner = getattr(model, "model", model)
+    return (getattr(inner, "visual", None) or getattr(model, "visual", None) or getattr(inner, "vision_tower", None)
+            or getattr(model, "vision_tower", None))
 
 def _pictures_and_changes(row, view: str) -> tuple[list, list]:
     "The row's picture(s) as the model sees them, and for each the H×W map of error pixels (mask ≠ clean mask)."
@@ -75,6 +77,9 @@ def warm_up_vision(model, processor,
     if not rows: raise ValueError("warm_up_vision needs at least one row")
     visual = vision_tower(model)
     if visual is None: raise ValueError("this model has no `visual` encoder to warm up")
+    if not hasattr(processor.image_processor, "merge_size"):
+        raise ValueError(f"the vision warm-up probes Qwen's merged-patch tokens (image_grid_thw); "
+                         f"{type(processor).__name__} has none: train with vision_warmup_steps=0")
     data = _probe_data(processor, rows, view, getattr(visual, "dtype", model.dtype), model.device)
     head = torch.nn.Linear(model.config.text_config.hidden_size, 1).to(model.device, data["pixels"].dtype)
     frozen = [not p.requires_grad for p in visual.parameters()]   # freeze_vision: warm up, then stay frozen for SFT
