@@ -9,6 +9,7 @@ from topo_r1.attention import (AttentionTrace, image_token_grids, language_model
                                real_map, trace_attention, trace_ids, with_images, auroc, average_precision)
 from topo_r1.curriculum import easy_rows, easy_split
 from topo_r1.families import FAMILIES
+from topo_r1.tracing import attention_layers
 from topo_r1.vlm import tiny_vlm, toy_row
 
 PATCH = {"qwen2_5_vl": 7, "qwen3_vl": 8}   # 128 px -> 9×9 / 8×8 tokens per panel
@@ -27,6 +28,7 @@ def _eager_reference(model, inputs, layers, b, n):
         with torch.no_grad():
             att = model(**{k: v for k, v in inputs.items() if hasattr(v, "to")}, output_attentions=True).attentions
     finally: model.set_attn_implementation(before)
+    if len(att) < len(language_model(model).layers): att = dict(zip(attention_layers(model), att))  # Qwen3.5: full layers only
     c0 = inputs["completion_start"] - 1
     return torch.stack([att[l][b, :, c0:c0 + n].float().mean(0) for l in layers]).mean(0).numpy()
 

@@ -10,6 +10,7 @@ from topo_r1.families import FAMILIES
 from topo_r1.metrics import read_predictions
 from topo_r1.train import train
 from topo_r1.vlm import predict, tiny_vlm, toy_row
+from test_attention import _eager_reference
 
 NEW = ["internvl", "qwen3_5"]
 
@@ -28,17 +29,7 @@ def test_predict_writes_one_prediction_per_row(tiny, split, tmp_path):
     preds = read_predictions(out)
     assert len(preds) == 2
 
-def _eager(model, inputs, layers, b, n):
-    "Head- and layer-mean attention rows of row b's n completion tokens, from an eager output_attentions=True forward."
-    before = model.config.get_text_config()._attn_implementation
-    model.set_attn_implementation("eager")
-    try:
-        with torch.no_grad():
-            att = model(**{k: v for k, v in inputs.items() if hasattr(v, "to")}, output_attentions=True).attentions
-    finally: model.set_attn_implementation(before)
-    if len(att) < len(language_model(model).layers): att = dict(zip(attention_layers(model), att))  # Qwen3.5: full layers only
-    c0 = inputs["completion_start"] - 1
-    return torch.stack([att[l][b, :, c0:c0 + n].float().mean(0) for l in layers]).mean(0).numpy()
+_eager = _eager_reference   # the one eager reference, shared with tests/test_attention.py
 
 @pytest.mark.parametrize("view", ["pair", "side_by_side"])
 def test_trace_matches_eager(tiny, view):
