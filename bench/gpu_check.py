@@ -418,7 +418,8 @@ def markdown(results: dict) -> str:
             rw = ", ".join(f"{k} {v:.2f}" for k, v in b["rewards_s"].items())
             lines.append(f"| {name} | {mode} | {b['generation_s']:.2f} | {rw} | {b['forward_backward_s']:.2f} | {b['optimizer_s']:.2f} "
                          f"| {b['other_s']:.2f} | {_f(r[mode].get('grpo_peak_memory_gb'))} |")
-    vl = [f"{n}: {r['vllm'].get('note') or ''} {_f(r['vllm'].get('generation_s'), '{:.2f}')} s" for n, r in results["models"].items() if r.get("vllm")]
+    vl = [f"{n}: " + (f"generation {r['vllm']['generation_s']:.2f} s of a {r['vllm']['grpo_step_s']:.2f} s step ({r['vllm']['note']})"
+                      if r["vllm"].get("generation_s") else r["vllm"].get("note", "")) for n, r in results["models"].items() if r.get("vllm")]
     lines += ["", "vLLM (TRL use_vllm, colocate): " + "; ".join(vl)]
     if results["errors"]: lines += ["", "Errors:"] + [f"- {e}" for e in results["errors"]]
     return "\n".join(lines) + "\n"
@@ -461,8 +462,10 @@ def true_size(device: str, out: Path, models) -> dict:
         n_image = int((batch["input_ids"] == cfg.image_token_id).sum())
         assert n_image == 2 * per_picture, (n_image, per_picture)
         seen = {}
-        hook = model.model.visual.register_forward_hook(lambda m, a, o: seen.setdefault("vision", tuple(
-            (o.pooler_output if hasattr(o, "pooler_output") and o.pooler_output is not None else o[0] if isinstance(o, tuple) else o.last_hidden_state).shape)))
+        def vision_out(module, args, output):   # the merged image tokens the tower hands the language model
+            o = getattr(output, "pooler_output", None)
+            seen["vision"] = tuple((o if o is not None else output[0] if isinstance(output, tuple) else output.last_hidden_state).shape)
+        hook = model.model.visual.register_forward_hook(vision_out)
         t = time.perf_counter()
         with torch.inference_mode(): logits = model(**batch, use_cache=False).logits
         r["forward_s"] = time.perf_counter() - t
