@@ -247,7 +247,7 @@ def instrument(trainer, clock: Clock):
 def train_step(name: str, kind: str, mode: str, ctx: dict) -> dict:
     "One SFT or GRPO step of a preset (LoRA or full), with a fresh random model: step time, its pieces, peak memory."
     from topo_r1.families import get_family
-    from topo_r1.train import _trainer, training_dataset
+    from topo_r1.train import make_trainer, training_dataset
     from topo_r1.train_config import load_config
     from topo_r1.warmup import vision_tower
     preset = f"{name}_{kind}" + ("_lora" if mode == "lora" else "")
@@ -266,7 +266,7 @@ def train_step(name: str, kind: str, mode: str, ctx: dict) -> dict:
     clock = Clock(device)
     if kind == "grpo": force_generation(model, ctx["targets"][name], clock)
     data = training_dataset(cfg.dataset, adapter, processor, cfg.view, cfg.system_prompt, cfg.think, keep_columns=kind == "grpo")
-    trainer = _trainer(cfg, model, processor, adapter, data)
+    trainer = make_trainer(cfg, model, processor, adapter, data)
     instrument(trainer, clock)
     reset_peak(device)
     trainer.train()
@@ -292,7 +292,7 @@ def vllm_generation(name: str, ctx: dict) -> dict:
     "Generation through TRL's `use_vllm` (colocate) for one GRPO step, when vLLM imports; else why not."
     if importlib.util.find_spec("vllm") is None: return {"installed": False, "note": "vllm is not installed: not measured"}
     from topo_r1.families import get_family
-    from topo_r1.train import _trainer, training_dataset
+    from topo_r1.train import make_trainer, training_dataset
     from topo_r1.train_config import load_config
     device, processor = ctx["device"], ctx["processors"][name]
     folder = ctx["tmp"] / f"{name}_checkpoint"            # vLLM loads its copy of the policy from a folder
@@ -306,7 +306,7 @@ def vllm_generation(name: str, ctx: dict) -> dict:
     model.train()
     adapter = get_family(MODELS[name])
     data = training_dataset(cfg.dataset, adapter, processor, cfg.view, cfg.system_prompt, cfg.think, keep_columns=True)
-    trainer = _trainer(cfg, model, processor, adapter, data)
+    trainer = make_trainer(cfg, model, processor, adapter, data)
     clock = Clock(device)
     gen = trainer.vllm_generation.generate
     @functools.wraps(gen)

@@ -58,7 +58,7 @@ def _trainer(kind, sft_dir, split, seed, over):
     "The kit's TRL trainer of a continuation from `sft_dir`, as `topo_r1.train.train` sets it up (vision frozen)."
     import tempfile
     import torch
-    from topo_r1.train import _trainer as make_trainer, load_model, training_dataset
+    from topo_r1.train import make_trainer, load_model, training_dataset
     from topo_r1.train_config import load_config
     cfg = load_config(kind, f"tiny_{kind}", {"split": split, "model": str(sft_dir), "subset": "rl", "seed": seed,
                                             "freeze_vision": True, "output_dir": tempfile.mkdtemp(prefix=f"noise-{kind}-"), **over})

@@ -22,7 +22,7 @@ from .warmup import vision_tower, warm_up_vision
 # %% auto #0
 __all__ = ['short_reasoning', 'to_example', 'training_dataset', 'prompt_lengths', 'check_max_length', 'load_model', 'lora_config',
            'reward_functions', 'stop_at_answer', 'last_checkpoint', 'load_checkpoint_weights', 'resume_weights',
-           'mid_generation', 'train', 'write_train_config', 'save_final', 'token_mean_loss']
+           'mid_generation', 'make_trainer', 'train', 'write_train_config', 'save_final', 'token_mean_loss']
 
 # %% ../nbs/11b_train.ipynb #5de87ce4
 def short_reasoning(detections, # the row's detections (wire dicts or core.Detection), in mask pixels
@@ -114,7 +114,7 @@ def reward_functions(cfg: TrainConfig, adapter, processor=None) -> tuple[list, l
     funcs = [make_topo_reward(cfg.w_fmt, cfg.w_acc, cfg.w_topo, phi_kind=cfg.phi_kind, use_cldice=cfg.use_cldice, size_power=cfg.size_power,
                               codec=adapter.codec, model_hw=model_hw)]
     if cfg.w_roam > 0: funcs.append(make_roam_reward(codec=adapter.codec, model_hw=model_hw))
-    if cfg.cgro_weight > 0:   # bound to the policy once the trainer exists (`_trainer`)
+    if cfg.cgro_weight > 0:   # bound to the policy once the trainer exists (`make_trainer`)
         funcs.append(make_cgro_reward(cfg.cgro_top_t, cfg.cgro_delta1, cfg.cgro_delta2, cfg.cgro_layers, view=cfg.view))
     if cfg.shuffle_rewards:   # the placebo: same statistics per group, no signal; one seed for every term, so
         # all terms get the same permutation and each answer's weighted total moves as a whole
@@ -175,7 +175,7 @@ def mid_generation(cfg: TrainConfig, # the run's config (`load_config`)
     return True
 
 # %% ../nbs/11b_train.ipynb #7f0a24de
-def _trainer(cfg: TrainConfig, model, processor, adapter, data):
+def make_trainer(cfg: TrainConfig, model, processor, adapter, data):
     "TRL's `SFTTrainer` or `GRPOTrainer` for a run, with the TRL arguments the config holds."
     from trl import GRPOTrainer, SFTTrainer
     if cfg.kind == "sft":
@@ -204,7 +204,7 @@ def train(kind: str,               # "sft" or "grpo"
     model, processor, adapter = load_model(cfg)
     data = training_dataset(cfg.dataset, adapter, processor, cfg.view, cfg.system_prompt, cfg.think, keep_columns=kind == "grpo")
     if kind == "sft": check_max_length(data, processor, cfg.trl_args.max_length)
-    trainer = _trainer(cfg, model, processor, adapter, data)
+    trainer = make_trainer(cfg, model, processor, adapter, data)
     ckpt = last_checkpoint(cfg.output_dir) if cfg.resume else None
     if trainer.is_world_process_zero(): write_train_config(cfg)   # now, so checkpoints know their prompt
     if kind == "sft" and cfg.vision_warmup_steps > 0 and ckpt is None:   # a resumed run has warm eyes already
