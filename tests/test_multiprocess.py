@@ -30,12 +30,12 @@ def recorded(f, name):
         return out
     return g
 
-_trainer = train._trainer
+_make_trainer = train.make_trainer
 def keep_trainer(*a, **kw):
-    made["trainer"] = t = _trainer(*a, **kw)
+    made["trainer"] = t = _make_trainer(*a, **kw)
     t.reward_funcs = [recorded(f, n) for f, n in zip(t.reward_funcs, t.reward_func_names)]
     return t
-train._trainer = keep_trainer
+train.make_trainer = keep_trainer
 
 _trace_ids = cgro.trace_ids
 def trace_ids(model, processor, conversations, completion_ids, *a, **kw):
