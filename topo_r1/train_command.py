@@ -43,7 +43,7 @@ def launcher_settings(config=None,   # an accelerate YAML (path or shipped name)
     d = yaml.safe_load(f.read_text()) or {}
     ds = d.get("deepspeed_config") or {}
     acc = ds.get("gradient_accumulation_steps")
-    return {"source": str(f), "num_processes": int(d.get("num_processes", 1)) * int(d.get("num_machines", 1)),
+    return {"source": str(f), "num_processes": int(d.get("num_processes", 1)),   # all machines' processes
             "mixed_precision": str(d.get("mixed_precision", "no")),
             "zero_stage": int(ds.get("zero_stage", 0)) if d.get("distributed_type") == "DEEPSPEED" else 0,
             "gradient_accumulation_steps": int(acc) if acc not in (None, "auto") else None}
