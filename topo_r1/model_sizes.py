@@ -8,7 +8,7 @@ import copy
 from pathlib import Path
 
 from .families import get_family, read_model_type, family_of
-from .tiny import QWEN_SPECIAL_TOKENS, tiny_config, tiny_tokenizer
+from .tiny import QWEN_SPECIAL_TOKENS, tiny_config, tiny_family, tiny_tokenizer
 
 # %% auto #0
 __all__ = ['PUBLISHED_CONFIGS', 'PUBLISHED_PARAMETERS', 'DTYPE_BYTES', 'published_config', 'model_config', 'parameter_counts',
@@ -79,11 +79,11 @@ def model_config(spec: str | Path,      # "tiny" / "tiny:FAMILY", a `PUBLISHED_C
                 ):
     "The transformers config a model spec will load, read without loading weights."
     spec = str(spec)
-    if spec == "tiny" or spec.startswith("tiny:"):
+    if fam := tiny_family(spec, family):
         t = dict(tiny or {})   # tiny_vlm's own options are not config keys
         tok = tiny_tokenizer(t.pop("vocab_size", 512))
         for k in ("seed", "min_pixels", "max_pixels"): t.pop(k, None)
-        return tiny_config(spec.partition(":")[2] or family or "qwen2_5_vl", tok, **t)
+        return tiny_config(fam, tok, **t)
     if spec in PUBLISHED_CONFIGS: return published_config(spec)
     path = Path(spec).expanduser()
     if not (path / "config.json").is_file():

@@ -16,7 +16,7 @@ from .families import get_family
 
 # %% auto #0
 __all__ = ['QWEN_SPECIAL_TOKENS', 'TAG_TOKENS', 'QWEN_PRETOKENIZE_REGEX', 'CHAT_TEMPLATE', 'tiny_tokenizer', 'tiny_config',
-           'tiny_processor', 'tiny_vlm']
+           'tiny_processor', 'tiny_family', 'tiny_vlm']
 
 # %% ../nbs/10b_tiny.ipynb #a3c351cc
 QWEN_SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
@@ -213,6 +213,14 @@ def tiny_processor(family: str = "qwen2_5_vl", tokenizer=None,
                                                    video_processor=vp, chat_template=CHAT_TEMPLATE)
 
 # %% ../nbs/10b_tiny.ipynb #a179f271
+def tiny_family(spec, # a model spec: "tiny", "tiny:FAMILY", a path, a name
+                family: str | None = None, # the family asked for when the spec names none
+               ) -> str | None:
+    "The family of a tiny-model spec (plain `tiny` is Qwen2.5-VL unless `family` says otherwise), or None for any other spec."
+    spec = str(spec)
+    if spec != "tiny" and not spec.startswith("tiny:"): return None
+    return get_family(spec.partition(":")[2] or family or "qwen2_5_vl").name
+
 def tiny_vlm(family: str = "qwen2_5_vl", # a family of `FAMILIES`: "qwen2_5_vl", "qwen3_vl", "qwen3_5", "internvl"
              seed: int = 0,              # seed of the random initialisation
              min_pixels: int | None = None, max_pixels: int = 128 * 128, # processor pixel limits

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from .train_config import CONFIG_DIR, KINDS, TrainConfig, list_presets, load_config
+from .train_config import CONFIG_DIR, KINDS, TrainConfig, config_file, list_presets, load_config
 from .model_sizes import gib, model_config, parameter_counts, training_bytes
+from .tiny import tiny_family
 from .vlm import load_processor, model_path
 from .train import lora_config, prompt_lengths, train, training_dataset
 
@@ -18,15 +19,6 @@ from .train import lora_config, prompt_lengths, train, training_dataset
 __all__ = ['launcher_settings', 'launcher_problems', 'run_needs', 'format_needs', 'train_cli']
 
 # %% ../nbs/11ba_train_command.ipynb #06955482
-def _accelerate_file(config) -> Path:
-    "An accelerate YAML path, or one shipped in `topo_r1/configs` by name (`accelerate_zero2`)."
-    p = Path(str(config)).expanduser()
-    if p.is_file(): return p
-    q = CONFIG_DIR / f"{config}.yaml"
-    if q.is_file(): return q
-    shipped = sorted(f.stem for f in CONFIG_DIR.glob("accelerate*.yaml"))
-    raise FileNotFoundError(f"no accelerate config {str(config)!r}; shipped: {', '.join(shipped)}")
-
 def launcher_settings(config=None,   # an accelerate YAML (path or shipped name); None: this process's environment
                       environ=None,  # the environment to read when `config` is None (default: `os.environ`)
                      ) -> dict:
@@ -39,7 +31,7 @@ def launcher_settings(config=None,   # an accelerate YAML (path or shipped name)
                 "mixed_precision": env.get("ACCELERATE_MIXED_PRECISION"),   # None: not launched, the config decides
                 "zero_stage": int(env.get("ACCELERATE_DEEPSPEED_ZERO_STAGE", 0)) if ds else 0,
                 "gradient_accumulation_steps": int(acc) if acc and acc != "auto" else None}
-    f = _accelerate_file(config)
+    f = config_file(config, "accelerate config", sorted(f.stem for f in CONFIG_DIR.glob("accelerate*.yaml")))
     d = yaml.safe_load(f.read_text()) or {}
     ds = d.get("deepspeed_config") or {}
     acc = ds.get("gradient_accumulation_steps")
@@ -90,7 +82,7 @@ def run_needs(cfg: TrainConfig,       # a loaded config (`load_config`)
              ) -> dict:
     "Parameters, bytes of training state and tokens per sample of a run, known without loading a weight."
     launch = launch or launcher_settings()
-    spec = cfg.model if str(cfg.model).startswith("tiny") else model_path(cfg.model)
+    spec = cfg.model if tiny_family(cfg.model) else model_path(cfg.model)
     config = model_config(spec, cfg.family, cfg.tiny)
     counts = parameter_counts(config, lora=lora_config(cfg), freeze_vision=cfg.freeze_vision)
     dtype = _dtype(cfg, config)

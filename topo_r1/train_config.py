@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['KINDS', 'THINK', 'DTYPES', 'TRL_DEFAULTS', 'CONFIG_DIR', 'TRAIN_COLUMNS', 'parse_value', 'parse_overrides',
            'TrainConfig', 'trl_config_class', 'parse_keys', 'split_keys', 'validate_train_config', 'list_presets',
-           'load_config', 'reward_weights', 'trl_arguments', 'check_vllm', 'load_training_split']
+           'config_file', 'load_config', 'reward_weights', 'trl_arguments', 'check_vllm', 'load_training_split']
 
 # %% ../nbs/11_train_config.ipynb #b5828f48
 import argparse, difflib, functools, importlib.resources, json, re
@@ -186,18 +186,23 @@ def list_presets() -> list[str]:
     "Names of the YAML presets shipped with the kit."
     return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if not p.stem.startswith("accelerate"))
 
-def _config_file(config) -> Path:
+def config_file(config,                  # a YAML path, or the name of one shipped in `topo_r1/configs`
+                what: str = "config file",  # what it is, for the message
+                shipped: list[str] | None = None, # the names to offer when it is not found (default: the presets)
+               ) -> Path:
+    "The YAML file of a path or of a shipped name; `FileNotFoundError` naming the shipped ones."
     p = Path(str(config)).expanduser()
     if p.is_file(): return p
     q = CONFIG_DIR / f"{config}.yaml"
     if q.is_file(): return q
-    raise FileNotFoundError(f"no config file {str(config)!r} and no preset of that name; presets: {', '.join(list_presets())}")
+    names = list_presets() if shipped is None else shipped
+    raise FileNotFoundError(f"no {what} {str(config)!r} and none shipped of that name; shipped: {', '.join(names)}")
 
 def _read_config(config) -> tuple[dict, str]:
     "The key: value mapping of a preset, a YAML file, a dict or None, and where it came from."
     if config is None: return {}, "defaults"
     if isinstance(config, dict): return dict(config), "config dict"
-    f = _config_file(config)
+    f = config_file(config)
     d = yaml.safe_load(f.read_text()) or {}
     if not isinstance(d, dict): raise ValueError(f"{f} must hold a mapping of key: value")
     return d, str(f)

@@ -18,7 +18,7 @@ from .shots import shot_rows
 from .api import api_paths, is_api, predict_api
 from .families import FamilyAdapter, FAMILIES, resized_hw, family_of, get_family, read_model_type
 from .tiny import (QWEN_SPECIAL_TOKENS, TAG_TOKENS, QWEN_PRETOKENIZE_REGEX, CHAT_TEMPLATE, tiny_tokenizer,
-                          tiny_config, tiny_processor, tiny_vlm)
+                          tiny_config, tiny_processor, tiny_vlm, tiny_family)
 
 # %% auto #0
 __all__ = ['model_path', 'load_processor', 'load_vlm', 'shot_messages', 'context_limit', 'generate', 'load_rows',
@@ -45,9 +45,8 @@ def load_processor(spec: str | Path,          # as for `load_vlm`
                    **kw,                      # a tiny model's options (min_pixels, max_pixels, vocab_size, vision_patch_size)
                   ) -> tuple[Any, FamilyAdapter]:
     "`(processor, adapter)` of a model spec, with no weights loaded: what a model would see, known in a second."
-    spec = str(spec)
-    if spec == "tiny" or spec.startswith("tiny:"):
-        a = get_family(spec.partition(":")[2] or family or "qwen2_5_vl")
+    if fam := tiny_family(spec, family):
+        a = FAMILIES[fam]
         return tiny_processor(a.name, tiny_tokenizer(kw.get("vocab_size", 512), family=a.name), kw.get("min_pixels"),
                               kw.get("max_pixels", 128 * 128), patch_size=kw.get("vision_patch_size")), a
     import transformers
@@ -61,9 +60,7 @@ def load_vlm(spec: str | Path,            # "tiny", "tiny:FAMILY", a settings.in
             ) -> tuple[Any, Any, FamilyAdapter]:
     "Load `(model, processor, adapter)` from a spec, locally."
     spec = str(spec)
-    if spec == "tiny" or spec.startswith("tiny:"):
-        fam = spec.partition(":")[2] or family or "qwen2_5_vl"
-        return (*tiny_vlm(get_family(fam).name, **kw), FAMILIES[fam])
+    if fam := tiny_family(spec, family): return (*tiny_vlm(fam, **kw), FAMILIES[fam])
     path = model_path(spec)
     adapter = get_family(family or family_of(read_model_type(path)))
     return (*adapter.load(path, **kw), adapter)
