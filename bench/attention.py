@@ -16,6 +16,8 @@
 answers and every map method of `topo_r1.attention.map_methods` is scored (`pixel_scores`) against the error boxes;
 the random-initialised tiny model (teacher-forced on the targets) is the control. ReAL is also scored at the
 thresholds of --taus (tau_t = tau_i), on the same traces.
+Detection F1@0.1/0.3/0.5 of the written answer and of the same answer moved onto its ReAL map's blobs
+(`topo_r1.map_boxes.attention_detections`, defaults) come from the same completions.
 
 `cgro`: GRPO and GRPO + CGRO from one SFT checkpoint, same steps, --repeats seeds each: detection F1@0.3, pixel
 AUROC of the ReAL map, and ROAM agreement of the greedy answers.
@@ -31,6 +33,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from learning import DEFAULTS, build_split   # the easy curriculum the learning benchmark trains on
 
+from topo_r1.core import row_detections
+from topo_r1.map_boxes import attention_detections
+from topo_r1.metrics import detection_scores
 from topo_r1.real import evaluate_maps
 from topo_r1.baselines import classical_baseline
 from topo_r1.evaluate import mean_sd, score_completions
@@ -42,6 +47,7 @@ from topo_r1.vlm import FAMILIES, generate, load_rows, load_vlm, tiny_vlm, toy_r
 
 RESULTS = HERE / "results"
 KEYS = ("pixel_AUROC", "pixel_AUPR", "AUPRO", "image_AUROC")
+F1_KEYS = ("F1@0.1", "F1@0.3", "F1@0.5")
 
 
 def table(results: dict, keys=KEYS, label="") -> str:
@@ -197,7 +203,10 @@ def map_table(spec, rows, max_new_tokens=96, progress=False, taus=()) -> dict:
     for tau in taus:   # ReAL's thresholds swept on the same traces (no new forward pass)
         res[f"ReAL tau={tau:g}"] = evaluate_maps(traces, rows, tau_t=tau, tau_i=tau)["ReAL"]
     grid = next(tr.grid_shape for tr in traces if tr is not None)
-    return {"methods": res, "n_traced": sum(t is not None for t in traces), "grid": list(grid), "view": view,
+    gts = [row_detections(r) for r in rows]   # the written answer and the same answer moved onto its ReAL map's blobs
+    f1 = lambda preds: {k: v for k, v in detection_scores(preds, gts).items() if k in F1_KEYS}
+    boxes = {"VLM, written answer": f1(answers), "VLM, boxes from attention": f1(attention_detections(traces, answers)[0])}
+    return {"methods": res, "boxes": boxes, "n_traced": sum(t is not None for t in traces), "grid": list(grid), "view": view,
             "trace_s_per_row": trace_s / len(rows), "completions": texts}
 
 
@@ -209,6 +218,7 @@ def run_maps(checkpoints: dict, split=None, n=96, taus=()) -> dict:
         out["checkpoints"][name] = r
         print(f"\n### {name}: {r['n_traced']} of {len(rows)} traced, grid {r['grid']}, view {r['view']}")
         print(table(r["methods"], label="map"))
+        print("\n" + table(r["boxes"], F1_KEYS, label="boxes"))
     return out
 
 

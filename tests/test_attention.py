@@ -177,6 +177,8 @@ def test_attention_experiment_writes_table_gallery_and_traces(tmp_settings):
     assert {"ReAL", "S_T only", "S_I only", "all tokens", "uniform", "answer boxes", "classical boxes"} <= set(m["methods"])
     assert m["methods"]["uniform"]["pixel_AUROC"] == pytest.approx(0.5)
     assert m["methods"]["answer boxes"]["pixel_AUROC"] > 0.9     # the SFT targets' own boxes
+    assert set(m["boxes"]) == {"VLM, written answer", "VLM, boxes from attention"}   # F1 of both, same completions
+    assert m["boxes"]["VLM, written answer"]["F1@0.3"] == 1.0 and 0 <= m["boxes"]["VLM, boxes from attention"]["F1@0.3"] <= 1
     for fig in ("gallery", "tokens"): assert (d / f"{fig}.png").stat().st_size > 1000
     saved = sorted((d / "traces").glob("*.json"))
     assert len(saved) == 2 and AttentionTrace.load(saved[0]).image_attn.shape[1:] == (9, 9)
@@ -192,7 +194,7 @@ def test_trace_inside_a_bf16_autocast_training_step(tiny):
     assert cast.image_attn.dtype == np.float32
     np.testing.assert_allclose(cast.image_attn, plain.image_attn, atol=0.02)
 
-@pytest.mark.parametrize("module", ["topo_r1.tracing", "topo_r1.real", "topo_r1.cgro", "topo_r1.attention"])
+@pytest.mark.parametrize("module", ["topo_r1.tracing", "topo_r1.real", "topo_r1.map_boxes", "topo_r1.cgro", "topo_r1.attention"])
 def test_reading_traces_loads_no_torch(module):
     "Reading, mapping and scoring traces needs no torch: each module imports without it, in a fresh interpreter."
     probe = f"import sys, {module}; assert 'torch' not in sys.modules, 'torch was imported'"
@@ -209,9 +211,9 @@ def test_real_map_unpacks_and_is_frozen(tiny):
 
 def test_moved_names_are_the_same_objects_in_attention():
     "topo_r1.attention re-exports every old name from its one home, so old imports keep working."
-    import topo_r1.attention as att, topo_r1.cgro, topo_r1.metrics, topo_r1.real, topo_r1.tracing
-    homes = [topo_r1.tracing, topo_r1.real, topo_r1.metrics, topo_r1.cgro]
-    assert len(att.__all__) == 41
+    import topo_r1.attention as att, topo_r1.cgro, topo_r1.map_boxes, topo_r1.metrics, topo_r1.real, topo_r1.tracing
+    homes = [topo_r1.tracing, topo_r1.real, topo_r1.metrics, topo_r1.map_boxes, topo_r1.cgro]
+    assert len(att.__all__) == 44
     for name in att.__all__:
         home = [m for m in homes if name in m.__all__]
         assert len(home) == 1 and getattr(home[0], name) is getattr(att, name), name

@@ -75,3 +75,25 @@ def test_a_bug_keeps_its_traceback():
             "sys.exit(c.main(['info']))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 1 and "Traceback" in r.stderr and "KeyError" in r.stderr
+
+def test_predict_boxes_from_attention(named_split, tmp_path, capsys):
+    "`predict --boxes attention` traces a PRED.jsonl's completions and writes their boxes from the map; api: is refused."
+    from topo_r1.cli import main
+    from topo_r1.core import row_detections
+    from topo_r1.metrics import read_predictions, write_predictions
+    from topo_r1.vlm import load_processor, load_rows
+    root, path = named_split
+    proc, adapter = load_processor("tiny")
+    rows = load_rows(path, "test")
+    targets = write_predictions(tmp_path / "targets.jsonl", [{"sample_id": r["sample_id"], "detections": row_detections(r),
+                                                              "completion": adapter.completion(r, "pair", proc)} for r in rows])
+    pred = tmp_path / "PRED.jsonl"
+    assert main(["predict", "--boxes", "attention", "--model", "tiny", "--split", str(path), "--completions", str(targets),
+                 "--min-side", "12", "--out", str(pred)]) == 0
+    assert "boxes from attention on 2" in capsys.readouterr().out
+    got = read_predictions(pred)
+    assert [g["boxes"] for g in got] == ["attention"] * len(rows)
+    assert all(0 < len(g["detections"]) <= len(row_detections(x)) for g, x in zip(got, rows))
+    assert all(min(d["bbox_2d"][2] - d["bbox_2d"][0], d["bbox_2d"][3] - d["bbox_2d"][1]) >= 12 for g in got for d in g["detections"])
+    assert main(["predict", "--boxes", "attention", "--model", "api:some-model", "--split", str(path)]) == 2
+    assert "no attention to trace" in capsys.readouterr().err

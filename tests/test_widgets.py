@@ -287,6 +287,24 @@ def test_token_click_shows_pixel_map_and_sliders_give_real_map(tiny_att):
     assert "pixel AUROC" in ax.scores.value and "top reasoning tokens" in ax.table.value
 
 
+
+def test_boxes_from_attention_are_drawn_dotted_and_toggle(tiny_att):
+    "The answer moved onto the ReAL map's blobs is drawn dotted on the ReAL panel, follows the sliders, and toggles off."
+    from topo_r1.attention import map_detections, real_map
+    from topo_r1.widgets import AttentionExplorer
+    model, processor, row = tiny_att
+    box = [round(v) for v in row["detections"][0]["bbox_2d"]]
+    comp = COMPLETION.replace("<answer>[]</answer>", f'<answer>[{{"bbox_2d": {box}, "type": "broken_connection"}}]</answer>')
+    ax = AttentionExplorer.from_model(model, processor, row, comp)
+    assert ax.show_map_boxes.value and len(ax.answer) == 1 and len(ax.map_boxes) == 1
+    assert ax.map_boxes == map_detections(real_map(ax.trace).map, ax.answer)
+    assert [p.get_linestyle() for p in ax._fig._topo_map_patches] == [":"]
+    on = ax.image.value
+    ax.show_map_boxes.value = False
+    assert ax.map_boxes == [] and ax._fig._topo_map_patches == [] and ax.image.value != on
+    ax.tau_t.value, ax.show_map_boxes.value = 0.0, True
+    assert ax.map_boxes == map_detections(real_map(ax.trace, tau_t=0.0).map, ax.answer)
+
 def test_from_trace_opens_a_saved_trace_without_a_model(tiny_att, tmp_path):
     from topo_r1.attention import AttentionTrace, real_map, trace_attention
     from topo_r1.widgets import AttentionExplorer

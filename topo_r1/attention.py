@@ -8,7 +8,8 @@ __all__ = ['ANOMALY_WORDS', 'word_spans', 'token_spans', 'tokens_in', 'block_spa
            'panel_names', 'image_token_grids', 'AttentionTrace', 'upsample', 'cell_of', 'eval_mode', 'trace_ids',
            'trace_attention', 'focus_regions', 'spatial_focus', 'real_scores', 'minmax', 'RealMap', 'token_weights',
            'real_map', 'box_map', 'truth_map', 'auroc', 'average_precision', 'aupro', 'pixel_scores', 'map_methods',
-           'trace_rows', 'evaluate_maps', 'region_agreement', 'consistency_reward', 'CGROReward', 'make_cgro_reward']
+           'trace_rows', 'evaluate_maps', 'boxes_from_map', 'map_detections', 'attention_detections',
+           'region_agreement', 'consistency_reward', 'CGROReward', 'make_cgro_reward']
 
 # %% ../nbs/10g_attention.ipynb #c0fdf8bc
 from .metrics import auroc, average_precision, aupro, pixel_scores
@@ -18,6 +19,7 @@ from .tracing import (ANOMALY_WORDS, word_spans, token_spans, tokens_in, block_s
                              eval_mode, trace_ids, trace_attention, trace_rows)
 from .real import (focus_regions, spatial_focus, real_scores, minmax, RealMap, token_weights, real_map, box_map,
                           truth_map, map_methods, evaluate_maps)
+from .map_boxes import boxes_from_map, map_detections, attention_detections
 from .cgro import region_agreement, consistency_reward, CGROReward, make_cgro_reward
 
 # %% ../nbs/10g_attention.ipynb #e442e006
@@ -26,4 +28,5 @@ _all_ = ["ANOMALY_WORDS", "word_spans", "token_spans", "tokens_in", "block_span"
          "panel_names", "image_token_grids", "AttentionTrace", "upsample", "cell_of", "eval_mode", "trace_ids",
          "trace_attention", "focus_regions", "spatial_focus", "real_scores", "minmax", "RealMap", "token_weights",
          "real_map", "box_map", "truth_map", "auroc", "average_precision", "aupro", "pixel_scores", "map_methods",
-         "trace_rows", "evaluate_maps", "region_agreement", "consistency_reward", "CGROReward", "make_cgro_reward"]
+         "trace_rows", "evaluate_maps", "boxes_from_map", "map_detections", "attention_detections",
+         "region_agreement", "consistency_reward", "CGROReward", "make_cgro_reward"]

@@ -19,6 +19,7 @@ from .families import family_of, get_family
 from .vlm import generate, load_vlm, trained_prompt
 from .tracing import AttentionTrace, block_span, trace_attention, upsample
 from .real import real_map, real_scores, token_weights, truth_map
+from .map_boxes import map_detections
 from .runs import run_files, run_model
 from .render import figure_png, sample_arrays
 
@@ -80,6 +81,7 @@ def render_attention(row: dict,        # the sample (image, mask, detections)
                      titles: dict | None = None, # name -> panel title
                      size: float = 2.6,
                      fig=None,         # a Figure this function drew before for the same row and panels: updated in place
+                     map_boxes=None,   # boxes read off the ReAL map (mask pixels, `map_detections`), drawn dotted on its panel
                     ):
     "A Figure: each map (colours spanning its own min..max) over the greyed image, truth boxes solid, answers dashed."
     from matplotlib.figure import Figure
@@ -88,6 +90,7 @@ def render_attention(row: dict,        # the sample (image, mask, detections)
     if drawn is not None and list(drawn) == names:      # the slider path: new data and titles, same axes
         for k, (ax, im) in drawn.items():
             im.set_data(maps[k]); im.set_clim(*_clim(maps[k])); ax.set_title((titles or {}).get(k, k), fontsize=8)
+        _draw_map_boxes(fig, map_boxes)
         return fig
     img, mask, _ = sample_arrays(row)
     fig = Figure(figsize=(size * len(names), size + 0.4), dpi=100)
@@ -102,7 +105,15 @@ def render_attention(row: dict,        # the sample (image, mask, detections)
         draw_detections(ax, row_detections(row), "solid"); draw_detections(ax, answer or [], "dashed")
         ax.set_title((titles or {}).get(k, k), fontsize=8); ax.set_xticks([]); ax.set_yticks([])
     fig.subplots_adjust(left=0.01, right=0.99, top=0.86, bottom=0.02, wspace=0.05)
+    fig._topo_map_patches = []
+    _draw_map_boxes(fig, map_boxes)
     return fig
+
+def _draw_map_boxes(fig, map_boxes):
+    "Replace the dotted boxes on the figure's ReAL panel (none if `map_boxes` is empty or there is no ReAL panel)."
+    for p in fig._topo_map_patches: p.remove()
+    ax = fig._topo_overlays.get("ReAL", (None,))[0]
+    fig._topo_map_patches = draw_detections(ax, map_boxes, "dotted", lw=2.0) if ax is not None and map_boxes else []
 
 # %% ../nbs/12b_attention_explorer.ipynb #b4abec41
 def _chip(text: str) -> str:
@@ -210,6 +221,7 @@ class AttentionExplorer:
     def _build(self):
         tr = self.trace
         self.multi = W.Checkbox(value=False, description="multi-select", indent=False)
+        self.show_map_boxes = W.Checkbox(value=True, description="boxes from attention (dotted)", indent=False)
         self.layers = W.SelectionRangeSlider(options=[(str(l), l) for l in tr.layers], index=(0, len(tr.layers) - 1),
                                              description="layers", continuous_update=False)
         self.heads = W.Dropdown(options=["mean", "max"], value=tr.heads if tr.heads in ("mean", "max") else "mean", description="heads",
@@ -225,11 +237,11 @@ class AttentionExplorer:
         self.strip = W.HBox(self.chips, layout=W.Layout(flex_flow="row wrap", max_width="900px"))
         self.image = W.Image(format="png", layout=W.Layout(max_width="900px")).add_class("topo-attention-image")
         self.table = W.HTML(); self.scores = W.HTML(); self.info = W.HTML()
-        for w in (self.layers, self.heads, self.tau_t, self.tau_i, self.alpha, self.beta):
+        for w in (self.layers, self.heads, self.tau_t, self.tau_i, self.alpha, self.beta, self.show_map_boxes):
             w.observe(lambda _: self.update(), names="value")
         self.source_label = W.HTML()
         self.ui = W.VBox([self.source_label, W.HTML("<b>reasoning tokens</b> (shaded by ReAL weight; click to show where a token looked)"),
-                          self.strip, W.HBox([self.multi, self.layers, self.heads]),
+                          self.strip, W.HBox([self.multi, self.layers, self.heads, self.show_map_boxes]),
                           W.HBox([self.tau_t, self.tau_i]), W.HBox([self.alpha, self.beta]),
                           W.HBox([W.VBox([self.image, self.info, self.scores]), self.table])])
 
@@ -271,7 +283,9 @@ class AttentionExplorer:
         titles = {"token": f"token {words}" if len(self.selected) == 1 else f"mean of {len(self.selected)} tokens",
                   "ReAL": f"ReAL map ({len(real.selected)} token{'' if len(real.selected) == 1 else 's'}" + (", fallback)" if real.fallback else ")"),
                   "all tokens": "all-token mean"}
-        self._fig = render_attention(self.row, self.maps, self.answer, titles, fig=getattr(self, "_fig", None))
+        self.map_boxes = map_detections(real.map, self.answer) if self.show_map_boxes.value else []
+        self._fig = render_attention(self.row, self.maps, self.answer, titles, fig=getattr(self, "_fig", None),
+                                     map_boxes=self.map_boxes)
         self.image.value = figure_png(self._fig)
         self.info.value = ("<span style='color:#a50e0e'>no token passes τ_t and τ_i: the ReAL map falls back on the "
                            "best-weighted token</span>" if real.fallback else

@@ -15,7 +15,11 @@ def _tour(argv):     from topo_r1.tour import tour_cli; return tour_cli(argv)
 def _build(argv):    from topo_r1.build import build_cli; return build_cli(argv)
 def _baseline(argv): from topo_r1.baselines import baseline_cli; return baseline_cli(argv)
 def _eval(argv):     from topo_r1.metrics import eval_cli; return eval_cli(argv)
-def _predict(argv):  from topo_r1.vlm import predict_cli; return predict_cli(argv)
+def _predict(argv):  # the written answer (vlm) or, with --boxes attention, the answer moved onto the attention map
+    from topo_r1.vlm import predict_parser
+    if predict_parser().parse_known_args(argv)[0].boxes == "attention": from topo_r1.map_boxes import predict_cli
+    else: from topo_r1.vlm import predict_cli
+    return predict_cli(argv)
 def _train(argv):    from topo_r1.train_command import train_cli; return train_cli(argv)
 def _run(argv):      from topo_r1.experiments import run_cli; return run_cli(argv)
 def _runs(argv):     from topo_r1.experiments import runs_cli; return runs_cli(argv)

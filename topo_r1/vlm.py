@@ -22,10 +22,10 @@ from .tiny import (QWEN_SPECIAL_TOKENS, TAG_TOKENS, QWEN_PRETOKENIZE_REGEX, CHAT
 
 # %% auto #0
 __all__ = ['model_path', 'load_processor', 'load_vlm', 'shot_messages', 'context_limit', 'generate', 'load_rows',
-           'trained_prompt', 'predict', 'predict_cli', 'VIEWS', 'CONTOUR_RGB', 'toy_row', 'check_view', 'render_view',
-           'show_views', 'FamilyAdapter', 'FAMILIES', 'resized_hw', 'family_of', 'get_family', 'read_model_type',
-           'QWEN_SPECIAL_TOKENS', 'TAG_TOKENS', 'QWEN_PRETOKENIZE_REGEX', 'CHAT_TEMPLATE', 'tiny_tokenizer',
-           'tiny_config', 'tiny_processor', 'tiny_vlm']
+           'trained_prompt', 'predict', 'predict_parser', 'predict_cli', 'VIEWS', 'CONTOUR_RGB', 'toy_row',
+           'check_view', 'render_view', 'show_views', 'FamilyAdapter', 'FAMILIES', 'resized_hw', 'family_of',
+           'get_family', 'read_model_type', 'QWEN_SPECIAL_TOKENS', 'TAG_TOKENS', 'QWEN_PRETOKENIZE_REGEX',
+           'CHAT_TEMPLATE', 'tiny_tokenizer', 'tiny_config', 'tiny_processor', 'tiny_vlm']
 
 # %% ../nbs/10c_vlm.ipynb #0f918799
 # compatibility only: names whose homes are views, families and tiny, importable from here as before
@@ -185,8 +185,8 @@ def predict(spec,                        # model spec for `load_vlm` ("tiny", a 
                                     "format_ok": bool(p.format_ok)} for r, c, p in zip(rows, comps, parsed)])
 
 # %% ../nbs/10c_vlm.ipynb #2daf9b53
-def predict_cli(argv: list[str]) -> int:
-    "`topo-r1 predict`: run a VLM (local path or 'tiny') on a split, writing PRED.jsonl."
+def predict_parser() -> argparse.ArgumentParser:
+    "The options of `topo-r1 predict`, both paths: the written answer (here) and `--boxes attention` (`topo_r1.map_boxes`)."
     p = argparse.ArgumentParser(prog="topo-r1 predict", description="Run a VLM on a split and write PRED.jsonl for `topo-r1 eval`.")
     p.add_argument("--model", required=True, help="local checkpoint folder, a settings.ini model name, 'tiny', 'tiny:qwen3_vl', "
                    "or api:NAME for a model served through an OpenAI-compatible API")
@@ -214,7 +214,22 @@ def predict_cli(argv: list[str]) -> int:
     a.add_argument("--cache", default=None, help="the JSONL cache of answers (default: beside --out)")
     a.add_argument("--extra-body", type=json.loads, default=None, metavar="JSON",
                    help='more request fields, a null removes one: \'{"max_tokens": null, "max_completion_tokens": 4096}\'')
-    ns = p.parse_args(argv)
+    p.add_argument("--boxes", default="answer", choices=["answer", "attention"],
+                   help="where the boxes come from: the written answer (default), or the model's answer moved onto the "
+                        "strongest blobs of its ReAL attention map (n and types from the answer; a model the kit can trace)")
+    b = p.add_argument_group("boxes from attention (--boxes attention, `topo_r1.map_boxes`)")
+    b.add_argument("--completions", default=None, help="trace the completions of this PRED.jsonl instead of generating new ones")
+    b.add_argument("--min-side", type=float, default=None, help="smallest box side in mask pixels (default: 16)")
+    b.add_argument("--rel", type=float, default=None,
+                   help="a blob is the region above rel of the way from the map's minimum to its peak (default: 0.5)")
+    return p
+
+def predict_cli(argv: list[str]) -> int:
+    "`topo-r1 predict`: run a VLM (local path or 'tiny') on a split, writing PRED.jsonl of its written answers."
+    ns = predict_parser().parse_args(argv)
+    if ns.boxes != "answer": raise ValueError("--boxes attention is run by `topo-r1 predict` (topo_r1.map_boxes.predict_cli)")
+    given = [o for o, v in (("--completions", ns.completions), ("--min-side", ns.min_side), ("--rel", ns.rel)) if v is not None]
+    if given: raise ValueError(f"{', '.join(given)}: options of --boxes attention")
     api_kw = dict(base_url=ns.base_url, api_key_env=ns.api_key_env, box_frame=ns.box_frame, concurrency=ns.concurrency,
                   max_retries=ns.max_retries, timeout=ns.timeout, cache=ns.cache,
                   extra_body=ns.extra_body) if is_api(ns.model) else {}
