@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None, help="folder for PRED files and baselines.json (default: a temp folder)")
     ns = p.parse_args(argv)
     from topo_r1.baselines import BASELINES, run_baseline
-    from topo_r1.metrics import evaluate
+    from topo_r1.metrics import evaluate, format_score
     names = ns.baselines.split(",") if ns.baselines else list(BASELINES)
     out = Path(ns.out or tempfile.mkdtemp(prefix="bench-baselines-"))
     results, lines = {}, []
@@ -38,8 +38,8 @@ def main(argv=None) -> int:
         results[name] = {"all": res["scores"], **res["by_domain"], "seconds_per_sample": dt / max(res["n"], 1), "n": res["n"]}
         for dom, s in [("all", res["scores"]), *res["by_domain"].items()]:
             n = res["n"] if dom == "all" else sum(r["domain"] == dom for r in truth)
-            lines.append(f"| {name} | {dom} | {n} | {100 * s['F1@0.3']:.1f} | {100 * s['aF1']:.1f} | "
-                         f"{100 * s['P@0.3']:.1f} | {100 * s['R@0.3']:.1f} | {dt / max(res['n'], 1):.3f} |")
+            lines.append(f"| {name} | {dom} | {n} | {format_score(s['F1@0.3'])} | {format_score(s['aF1'])} | "
+                         f"{format_score(s['P@0.3'])} | {format_score(s['R@0.3'])} | {dt / max(res['n'], 1):.3f} |")
     (out / "baselines.json").write_text(json.dumps(results, indent=2))
     print(f"split {ns.split} [{ns.subset}], workers {ns.workers}\n")
     print("| baseline | domain | n | F1@0.3 | aF1 | P@0.3 | R@0.3 | s/sample |\n|---|---|---|---|---|---|---|---|")

@@ -80,7 +80,7 @@ def picture(path: str, seed: int = 0) -> str:
     from PIL import Image
     from topo_r1.check import check_masks, plot_check
     from topo_r1.inject import inject_errors
-    from topo_r1.metrics import detection_scores
+    from topo_r1.metrics import detection_scores, format_score
     from topo_r1.synthetic import make_scene
     image, clean = make_scene("vessels", (584, 565), seed)
     mask, errors = inject_errors(clean, 8, rng=seed)
@@ -91,7 +91,7 @@ def picture(path: str, seed: int = 0) -> str:
     Path(path).parent.mkdir(parents=True, exist_ok=True)       # a 256-colour PNG keeps the file small
     Image.open(tmp).convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(path, optimize=True)
     f1 = detection_scores([row["detections"]], [[e.to_detection() for e in errors]])["F1@0.3"]
-    return f"wrote {path}: {len(errors)} injected errors, {len(row['detections'])} boxes found, F1@0.3 {100 * f1:.0f}"
+    return f"wrote {path}: {len(errors)} injected errors, {len(row['detections'])} boxes found, F1@0.3 {format_score(f1, digits=0)}"
 
 
 def main(argv=None) -> int:

@@ -34,7 +34,7 @@ import numpy as np
 
 from topo_r1.curriculum import easy_split
 from topo_r1.evaluate import box_scale, mean_sd, score_completions, training_log
-from topo_r1.metrics import detection_scores
+from topo_r1.metrics import defined_mean, detection_scores, format_score, is_undefined
 from topo_r1.stages import train_model
 from topo_r1.train_config import load_config
 from topo_r1.vlm import generate, load_rows, load_vlm, trained_prompt
@@ -206,6 +206,8 @@ class _Bench:
             stats = {m: mean_sd([r.get(m) for r in runs_k]) for m in METRICS}
             stages[k] = {m: v[0] for m, v in stats.items()}
             stages[k]["sd"] = {m: v[1] for m, v in stats.items()} if k in repeated else None
+            skipped = {m: defined_mean([r.get(m) for r in runs_k])[1] for m in METRICS}   # undefined scores the means skipped
+            stages[k]["skipped"] = {m: n for m, n in skipped.items() if n} if k in repeated else None
             stages[k]["train_s"] = mean_sd([self.walls[per_run(k, i)] for i in range(len(runs_k))])[0] if k in repeated else self.walls[k]
             stages[k]["eval_s"] = mean_sd([r.get("eval_s") for r in runs_k])[0]
             stages[k]["n_runs"] = len(runs_k)
@@ -233,10 +235,11 @@ def table(result: dict) -> str:
     lines = [head, "|" + "---|" * 12]
 
     def f(m, key, pct=False):
-        v, sd = m.get(key), (m.get("sd") or {}).get(key)
-        if v is None: return "–"
-        s = f"{100 * v:.1f}" if pct else f"{v:.3f}"
-        return s if sd is None else s + (f" ± {100 * sd:.1f}" if pct else f" ± {sd:.3f}")
+        v, sd, n = m.get(key), (m.get("sd") or {}).get(key), (m.get("skipped") or {}).get(key)
+        if is_undefined(v): return "–"
+        s = format_score(v, pct, 1 if pct else 3)
+        s = s if is_undefined(sd) else s + (f" ± {100 * sd:.1f}" if pct else f" ± {sd:.3f}")
+        return s + (f" ({n} undefined skipped)" if n else "")
     for k, m in result["stages"].items():
         lines.append(f"| {k} | {m.get('n_runs', 1)} | {f(m, 'F1@0.3', True)} | {f(m, 'F1@0.5', True)} | {f(m, 'P@0.5', True)} | {f(m, 'aF1', True)} | "
                      f"{f(m, 'mean_reward')} | {f(m, 'format_ok')} | {f(m, 'count_error')} | {f(m, 'box_scale')} | {m['train_s']:.0f} | "

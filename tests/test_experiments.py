@@ -1,5 +1,5 @@
 "The papermill runner (`topo-r1 run` / `topo-r1 runs`) and every experiment notebook at its smallest size."
-import json, subprocess, sys
+import json, math, subprocess, sys
 from pathlib import Path
 import nbformat, pytest
 import datasets
@@ -192,7 +192,10 @@ def test_quickstart_writes_a_report(tmp_settings):
     report = (d / "report.md").read_text()
     assert "| stage |" in report and "VLM: SFT + GRPO" in report and "baseline: empty" in report
     for fig in ("data", "sft_loss", "grpo_reward", "answers"): assert (d / f"{fig}.png").exists()
-    assert "F1@0.3" in json.loads((d / "metrics.json").read_text())
+    m = json.loads((d / "metrics.json").read_text())
+    assert "F1@0.3" in m and all(json.dumps(m[k]) == json.dumps(v) for k, v in m["stages"]["VLM: SFT + GRPO"].items())   # repeats the last stage (NaN too)
+    assert math.isnan(m["stages"]["baseline: empty"]["P@0.3"])   # `empty` answers no box: its precision is undefined, not 1.0
+    assert "`image_accuracy` is no box score" in report and "top-level keys of `metrics.json` repeat" in report
     assert "## How far this is" in report and "Against the paper" in report and (d / "sft" / "vision_warmup.json").is_file()
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@ import json
 
 import pytest
 from topo_r1.core import Box
+from topo_r1.metrics import is_undefined
 
 def test_learning_pipeline_writes_json(tmp_path, load_bench):
     b = load_bench("learning")
@@ -16,9 +17,11 @@ def test_learning_pipeline_writes_json(tmp_path, load_bench):
     assert list(r["stages"]) == ["empty", "random", "sft", "sft+sft", "sft+grpo"]
     for name, m in r["stages"].items():
         assert {"F1@0.3", "aF1", "mean_reward", "format_ok", "train_s"} <= set(m), name
-        assert 0 <= m["F1@0.3"] <= 1 and 0 <= m["aF1"] <= 1
+        for k in ("F1@0.3", "aF1"): assert is_undefined(m[k]) or 0 <= m[k] <= 1, (name, k)   # NaN: nothing true, nothing answered
         assert m["box_scale"] is None or m["box_scale"] > 0
-    assert r["stages"]["empty"]["F1@0.3"] in (0.0, 1.0)   # 1 only when every test row is clean (0-1 errors, 3 rows)
+    e = r["stages"]["empty"]
+    assert e["F1@0.3"] == 0.0 or is_undefined(e["F1@0.3"])   # undefined (NaN) when every test row is clean (0-1 errors, 3 rows)
+    assert is_undefined(e["P@0.5"])   # `empty` answers nothing: it has no precision, never 1.0 (null: a mean of none)
     for name in ("random", "sft", "sft+sft", "sft+grpo"): assert 0 <= r["stages"][name]["mean_reward"] <= 1
     for name in ("sft", "sft+sft", "sft+grpo"): assert r["stages"][name]["train_s"] > 0
     assert r["options"]["sft_continued_steps"] == [1, 1] and r["n_test"] == 3

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from topo_r1.core import Box, Detection, ERROR_TYPES, iou_matrix
-from topo_r1.metrics import (detection_scores, match_detections, read_predictions, score_keys, scores_table,
+from topo_r1.metrics import (detection_scores, is_undefined, match_detections, read_predictions, score_keys, scores_table,
                              type_confusion, write_predictions, evaluate)
 
 
@@ -45,7 +45,14 @@ def test_scores_are_bounded_and_keys_exact(images):
     s = detection_scores([p for p, _ in images], [g for _, g in images])
     assert list(s) == score_keys()
     for k, v in s.items():
-        assert v >= 0 and (k == "count_error" or v <= 1)
+        assert is_undefined(v) or (v >= 0 and (k == "count_error" or v <= 1))
+    n_pred, n_true = sum(len(p) for p, _ in images), sum(len(g) for _, g in images)
+    # undefined (NaN) exactly where the denominator is 0: never a flattering 1.0 for nothing answered or nothing true
+    assert is_undefined(s["P@0.5"]) == (n_pred == 0) and is_undefined(s["R@0.5"]) == (n_true == 0)
+    assert is_undefined(s["F1@0.5"]) == is_undefined(s["aF1"]) == (n_pred + n_true == 0)
+    for t in ERROR_TYPES:
+        present = any(d.type == t for p, g in images for d in (*p, *g))
+        assert is_undefined(s[f"F1@0.3/{t}"]) == (not present)
 
 
 @settings(max_examples=100, deadline=None)
@@ -53,7 +60,10 @@ def test_scores_are_bounded_and_keys_exact(images):
 def test_perfect_answers_score_one_in_any_order(gts, rnd):
     preds = [rnd.sample(g, len(g)) for g in gts]
     s = detection_scores(preds, gts)
-    assert all(v == 1.0 for k, v in s.items() if k != "count_error") and s["count_error"] == 0
+    assert all(v == 1.0 for k, v in s.items() if k != "count_error" and not is_undefined(v))
+    assert s["count_error"] == 0 if gts else is_undefined(s["count_error"])   # no image: no mean to take
+    for t in ERROR_TYPES:   # a type absent from the truth (and so from the answers) has no F1, not 1.0
+        assert is_undefined(s[f"F1@0.3/{t}"]) == (not any(d.type == t for g in gts for d in g))
 
 
 def test_micro_averaging():
@@ -71,6 +81,9 @@ def test_wire_dicts_and_bad_input():
     with pytest.raises(ValueError, match="per-image"): detection_scores("abc", [])
     with pytest.raises(ValueError, match="tau"): match_detections([], [], 1.5)
     assert "aF1" in scores_table(detection_scores([[g]], [[]]))
+    none = detection_scores([[]], [[g]])   # answered nothing on an error: precision undefined, F1 0
+    assert is_undefined(none["P@0.5"]) and none["F1@0.5"] == 0 and is_undefined(none["F1@0.3/broken_connection"])
+    assert "| 0.5 |     – |   0.0 |   0.0 |" in scores_table(none) and "| broken_connection |     – |" in scores_table(none)
 
 
 def test_confusion_accounts_for_every_box():

@@ -19,7 +19,7 @@ from tqdm.contrib.concurrent import process_map
 from .core import Box, Detection, ERROR_TYPES, ERROR_COLORS, as_detections, as_rng, check_pair, draw_detections
 from .topology import skeleton, skeleton_graph
 from .splits import load_split
-from .metrics import detection_scores, read_predictions, write_predictions
+from .metrics import detection_scores, format_score, is_undefined, read_predictions, write_predictions
 
 # %% auto #0
 __all__ = ['POLARITY', 'LOOSE', 'DEFAULT_PARAMS', 'BASELINES', 'TUNING_GRID', 'empty_baseline', 'random_baseline', 'Evidence',
@@ -382,7 +382,7 @@ def baseline_cli(argv: list[str]) -> int:
 
 # %% ../nbs/09_baselines.ipynb #9273d9fa
 def _sample_f1(pred, gt, tau: float = 0.3) -> float:
-    "Type-aware F1@tau of one sample (`topo_r1.metrics.detection_scores`; 1.0 when both are empty)."
+    "Type-aware F1@tau of one sample (`topo_r1.metrics.detection_scores`; NaN, undefined, when both are empty)."
     key = f"F1@{tau:g}"
     scores = detection_scores([pred], [gt])
     if key not in scores: raise ValueError(f"tau must be one of the reported thresholds ({[k[3:] for k in scores if k.startswith('F1@')]}), got {tau}")
@@ -405,13 +405,14 @@ def show_failures(split,              # a built split (folder, name or dataset)
     ids = [str(s) for s in ds["sample_id"]]
     missing = [s for s in ids if s not in preds]
     if len(missing) == len(ids): raise ValueError(f"no sample of the split has a prediction in {pred}")
-    scored = sorted(((_sample_f1(preds.get(s, []), ds[i]["detections"], tau), -len(ds[i]["detections"]), i)
-                     for i, s in enumerate(ids) if s in preds))[:n]
+    f1 = lambda s, i: _sample_f1(preds.get(s, []), ds[i]["detections"], tau)
+    scored = sorted(((is_undefined(v), 0.0 if is_undefined(v) else v, -len(ds[i]["detections"]), i)   # undefined last
+                     for i, s in enumerate(ids) if s in preds for v in [f1(s, i)]))[:n]
     fig, axes = plt.subplots(len(scored), 2, figsize=(7, 3.4 * len(scored)), squeeze=False)
-    for (f1, _, i), (a, b) in zip(scored, axes):
+    for (_, _, _, i), (a, b) in zip(scored, axes):
         row = ds[i]
         draw_sample(a, b, *_arrays(row), row["detections"], preds[str(row["sample_id"])])
-        a.set_title(f"{row['sample_id']} ({row.get('domain', '?')})", fontsize=9); b.set_title(f"F1@{tau:g} = {f1:.2f}", fontsize=9)
+        a.set_title(f"{row['sample_id']} ({row.get('domain', '?')})", fontsize=9); b.set_title(f"F1@{tau:g} = {format_score(f1(str(row['sample_id']), i), percent=False, digits=2)}", fontsize=9)
     handles = [Line2D([], [], color=c, lw=2, label=t) for t, c in ERROR_COLORS.items()] + \
               [Line2D([], [], color="k", ls="-", label="truth"), Line2D([], [], color="k", ls="--", label="prediction")]
     fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=8, frameon=False)
@@ -458,7 +459,9 @@ def tune_classical(split,                     # a built split (path, name or dat
     out = {}
     for d, idx in picks.items():
         data = [(cands[i], shape(i), ds[i]["detections"]) for i in idx]
-        score = lambda p: detection_scores([select_candidates(c, s, **p) for c, s, _ in data], [g for *_, g in data])[metric]
+        def score(p):   # an undefined score (a precision with nothing answered) loses to every defined one
+            v = detection_scores([select_candidates(c, s, **p) for c, s, _ in data], [g for *_, g in data])[metric]
+            return -1.0 if is_undefined(v) else v
         best = dict(DEFAULT_PARAMS); best_score = score(best)
         for _ in range(rounds):
             for k, values in grid.items():

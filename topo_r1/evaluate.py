@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .core import Box, ERROR_COLORS, draw_detections, row_detections
-from .metrics import detection_scores, pred_rows
+from .metrics import detection_scores, is_undefined, pred_rows
 from .rewards import make_topo_reward
 from .families import get_family
 
@@ -108,8 +108,8 @@ def training_curve(output_dir: str | Path, # a training output folder
 
 # %% ../nbs/11c_evaluate.ipynb #1d27e787
 def mean_sd(values) -> tuple[float | None, float | None]:
-    "(mean, sample standard deviation) of the numbers in `values`, ignoring None (None where too few)."
-    v = [float(x) for x in values if x is not None]
+    "(mean, sample standard deviation) of the defined numbers in `values`, skipping None and NaN (None where too few)."
+    v = [float(x) for x in values if not is_undefined(x)]   # `topo_r1.metrics.defined_mean` counts what is skipped
     return (float(np.mean(v)) if v else None, float(np.std(v, ddof=1)) if len(v) > 1 else None)
 
 def box_scale(boxes,   # the answered boxes (`core.Box`, or detections with `bbox_2d`)

@@ -17,6 +17,7 @@ from .train_config import parse_value
 from .evaluate import (box_scale, mean_sd, prediction_gallery, read_pred_file, score_completions,
                               score_predictions, training_curve, training_log)
 from .stages import AUTO_SIZES, auto_param, default_config, ensure_split, experiment_inputs, is_tiny, train_model
+from .metrics import is_undefined
 
 # %% auto #0
 __all__ = ['EXPERIMENTS_DIR', 'RESERVED', 'KEY_METRICS', 'list_experiments', 'experiment_path', 'notebook_parameters',
@@ -252,7 +253,9 @@ def list_runs(runs_dir: str | Path | None = None, # default: `runs_dir` of the s
     return sorted(out, key=lambda m: (str(m.get("start")), m.get("seq") or 0, m.get("experiment", ""), m.get("run_id", "")))
 
 def _fmt(v) -> str:
-    if isinstance(v, bool) or v is None: return "–" if v is None else str(v)
+    "A metric as table text; '–' for an undefined one (None or NaN: a precision with nothing answered, ...)."
+    if isinstance(v, bool): return str(v)
+    if is_undefined(v): return "–"
     if isinstance(v, float): return f"{v:.3f}"
     return str(v)
 
@@ -306,12 +309,13 @@ def metrics_table(results: dict, # label -> metrics dict
                   keys=KEY_METRICS, # columns, in order; keys no result has are left out
                   label: str = "", # header of the first column
                  ) -> str:
-    "A markdown table with one row per result and one column per metric; a result's `sd` dict adds ' ± sd'."
+    "A markdown table, one row per result, one column per metric; a result's `sd` dict adds ' ± sd', its `skipped` dict the undefined values its mean skipped."
     keys = [k for k in keys if any(isinstance(m.get(k), (int, float)) for m in results.values())]
     line = lambda cells: "| " + " | ".join(cells) + " |"
     def cell(m, k):
-        sd = (m.get("sd") or {}).get(k)
-        return _fmt(m.get(k)) + (f" ± {sd:.3f}" if isinstance(sd, float) and m.get(k) is not None else "")
+        sd, skipped = (m.get("sd") or {}).get(k), (m.get("skipped") or {}).get(k)
+        return (_fmt(m.get(k)) + (f" ± {sd:.3f}" if not is_undefined(sd) and not is_undefined(m.get(k)) else "")
+                + (f" ({skipped} undefined skipped)" if skipped else ""))
     return "\n".join([line([label, *keys]), line(["---"] * (len(keys) + 1)),
                       *(line([str(n), *(cell(m, k) for k in keys)]) for n, m in results.items())])
 

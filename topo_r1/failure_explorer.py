@@ -13,7 +13,7 @@ from .core import ERROR_TYPES, as_detections
 from .splits import check_sizes, load_split, split_meta
 from .answer import completion_text, format_completion, make_reasoning, parse_completion
 from .metrics import (CONFUSION_COLS, CONFUSION_ROWS, OUTCOMES, TYPE_TAU, align, match_outcomes, outcome_counts,
-                             pred_rows, prf, type_confusion)
+                             format_score, is_undefined, pred_rows, prf, type_confusion)
 from .rewards import reward_settings as _reward_settings, reward_terms
 from .runs import run_files, run_reward_settings
 from .render import figure_png, render_sample
@@ -120,7 +120,9 @@ def sort_samples(table: list[dict], # `sample_table` entries
     "The positions `keep` in the order `by` (ties in split order)."
     if by not in SORTS: raise ValueError(f"by must be one of {SORTS}, got {by!r}")
     if by == "split": return sorted(keep)
-    if by == "f1": return sorted(keep, key=lambda k: (table[k]["f1"], -table[k]["n_errors"], k))
+    if by == "f1":   # an undefined F1 (a clean mask answered `[]`) goes last
+        f1 = lambda k: (1, 0.0) if is_undefined(table[k]["f1"]) else (0, table[k]["f1"])
+        return sorted(keep, key=lambda k: (*f1(k), -table[k]["n_errors"], k))
     if by == "errors": return sorted(keep, key=lambda k: (-table[k]["n_errors"], k))
     if rewards is None or len(rewards) != len(table): raise ValueError("sorting by reward needs one reward (or None) per table entry")
     return sorted(keep, key=lambda k: (rewards[k] is None, rewards[k] if rewards[k] is not None else 0.0, k))
@@ -376,7 +378,7 @@ class FailureExplorer:
         p = self.by_id[s["sample_id"]]
         try:
             self.image.value = figure_png(self.figure())
-            self.info.value = f"<code>{html.escape(s['sample_id'])}</code> · {s['domain']} · {s['n_errors']} true error{'' if s['n_errors'] == 1 else 's'} · F1@{self.tau:g} {s['f1']:.2f}"
+            self.info.value = f"<code>{html.escape(s['sample_id'])}</code> · {s['domain']} · {s['n_errors']} true error{'' if s['n_errors'] == 1 else 's'} · F1@{self.tau:g} {format_score(s['f1'], percent=False, digits=2)}"
             terms = reward_terms(self.row(), p, self.reward_settings)
         except (ValueError, OSError) as e:   # a row that cannot be drawn: say so, keep the explorer alive
             self.image.value, terms = b"", None

@@ -16,9 +16,10 @@ from .splits import load_split, resolve_split
 
 # %% auto #0
 __all__ = ['TAUS', 'AF1_TAUS', 'TYPE_TAU', 'CONFUSION_ROWS', 'CONFUSION_COLS', 'OUTCOMES', 'FP_OUTCOMES', 'match_detections',
-           'prf', 'score_keys', 'detection_scores', 'scores_table', 'type_confusion', 'plot_type_confusion',
-           'match_outcomes', 'outcome_counts', 'write_predictions', 'read_predictions', 'pred_rows', 'load_truth',
-           'align', 'evaluate', 'eval_cli', 'auroc', 'average_precision', 'aupro', 'pixel_scores']
+           'prf', 'is_undefined', 'defined_mean', 'format_score', 'score_keys', 'detection_scores', 'scores_table',
+           'type_confusion', 'plot_type_confusion', 'match_outcomes', 'outcome_counts', 'write_predictions',
+           'read_predictions', 'pred_rows', 'load_truth', 'align', 'evaluate', 'eval_cli', 'auroc', 'average_precision',
+           'aupro', 'pixel_scores']
 
 # %% ../nbs/06_metrics.ipynb #062b7106
 def _assign(iou: np.ndarray, # (N, M) IoU between predictions and truths
@@ -61,11 +62,30 @@ AF1_TAUS = tuple(round(0.1 * k, 1) for k in range(1, 10)) # thresholds averaged 
 TYPE_TAU = 0.3                                            # threshold of the per-type and type-agnostic F1
 
 def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
-    "Precision, recall and F1 from counts, each 1.0 when its denominator is 0."
-    p = tp / (tp + fp) if tp + fp else 1.0
-    r = tp / (tp + fn) if tp + fn else 1.0
-    f = 2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else 1.0
+    "Precision, recall and F1 from counts, each NaN (undefined) when its denominator is 0."
+    nan = float("nan")
+    p = tp / (tp + fp) if tp + fp else nan
+    r = tp / (tp + fn) if tp + fn else nan
+    f = 2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else nan
     return p, r, f
+
+def is_undefined(v) -> bool:
+    "Whether a score is undefined: None or NaN."
+    return v is None or (isinstance(v, (float, np.floating)) and math.isnan(v))
+
+def defined_mean(values, # scores; None and NaN are undefined
+                ) -> tuple[float, int]:
+    "(mean of the defined values, how many undefined ones it skipped); the mean is NaN when none is defined."
+    values = list(values)
+    v = [float(x) for x in values if not is_undefined(x)]
+    return (float(np.mean(v)) if v else float("nan")), len(values) - len(v)
+
+def format_score(v,                 # a score in [0, 1] (or any number with `percent=False`), None or NaN
+                 percent: bool = True, # show 100·v
+                 digits: int = 1,    # decimals
+                ) -> str:
+    "A score as text, in percent by default; '–' when it is undefined."
+    return "–" if is_undefined(v) else f"{100 * v if percent else v:.{digits}f}"
 
 def score_keys() -> list[str]:
     "The keys of `detection_scores`, in order."
@@ -101,12 +121,12 @@ def detection_scores(preds, # per image: a list of predicted detections (core.De
         p, r, f = prf(*_counts(preds, gts, tau))
         f1[tau] = f
         if tau in TAUS: out.update({f"F1@{tau:g}": f, f"P@{tau:g}": p, f"R@{tau:g}": r})
-    out["aF1"] = float(np.mean([f1[t] for t in AF1_TAUS]))
+    out["aF1"] = defined_mean(f1[t] for t in AF1_TAUS)[0]   # F1's denominator, #answers + #truths, is the same at every τ
     for t in ERROR_TYPES: out[f"F1@{TYPE_TAU:g}/{t}"] = prf(*_counts(preds, gts, TYPE_TAU, only=t))[2]
     out[f"F1@{TYPE_TAU:g}/any_type"] = prf(*_counts(preds, gts, TYPE_TAU, typed=False))[2]
     n = max(len(gts), 1)
-    out["image_accuracy"] = sum((len(p) > 0) == (len(g) > 0) for p, g in zip(preds, gts)) / n if gts else 1.0
-    out["count_error"] = sum(abs(len(p) - len(g)) for p, g in zip(preds, gts)) / n
+    out["image_accuracy"] = sum((len(p) > 0) == (len(g) > 0) for p, g in zip(preds, gts)) / n if gts else float("nan")
+    out["count_error"] = sum(abs(len(p) - len(g)) for p, g in zip(preds, gts)) / n if gts else float("nan")
     return {k: float(out[k]) for k in score_keys()}
 
 # %% ../nbs/06_metrics.ipynb #89cb1ee0
@@ -114,14 +134,15 @@ def scores_table(scores: dict, # the output of `detection_scores`
                  title: str | None = None, # an optional first line
                 ) -> str:
     "A plain-text (markdown) table of detection scores, in percent."
-    pct = lambda v: f"{100 * v:5.1f}"
+    pct = lambda v: f"{format_score(v):>5}"
     lines = [title] if title else []
     lines += ["| τ | P | R | F1 |", "|---|---:|---:|---:|"]
     lines += [f"| {t:g} | {pct(scores[f'P@{t:g}'])} | {pct(scores[f'R@{t:g}'])} | {pct(scores[f'F1@{t:g}'])} |" for t in TAUS]
     lines += [f"| aF1 (0.1…0.9) | | | {pct(scores['aF1'])} |", "",
               f"| type | F1@{TYPE_TAU:g} |", "|---|---:|"]
     lines += [f"| {t} | {pct(scores[f'F1@{TYPE_TAU:g}/{t}'])} |" for t in (*ERROR_TYPES, "any_type")]
-    lines += ["", f"image accuracy {pct(scores['image_accuracy'])} %, count error {scores['count_error']:.2f} boxes/image"]
+    lines += ["", f"image accuracy {pct(scores['image_accuracy'])} %, "
+                  f"count error {format_score(scores['count_error'], percent=False, digits=2)} boxes/image"]
     return "\n".join(lines)
 
 # %% ../nbs/06_metrics.ipynb #39ee1474
@@ -344,7 +365,7 @@ def eval_cli(argv: list[str]) -> int:
     (out / "type_confusion.json").write_text(json.dumps(res["confusion"], indent=2))
     text = scores_table(res["scores"], f"{res['n']} samples of {ns.split} [{ns.subset}]")
     for d, s in res["by_domain"].items():
-        text += f"\n\n{d}: F1@0.3 {100 * s['F1@0.3']:.1f}, F1@0.5 {100 * s['F1@0.5']:.1f}, aF1 {100 * s['aF1']:.1f}"
+        text += f"\n\n{d}: " + ", ".join(f"{k} {format_score(s[k])}" for k in ("F1@0.3", "F1@0.5", "aF1"))
     (out / "metrics.md").write_text(text + "\n")
     print(text); print(f"\nwrote {out / 'metrics.json'}")
     return 0

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from .core import Box, ERROR_COLORS, as_detections, as_mask, draw_detections, row_detections
-from .metrics import TYPE_TAU, match_outcomes, outcome_counts, prf
+from .metrics import TYPE_TAU, format_score, match_outcomes, outcome_counts, prf
 
 # %% auto #0
 __all__ = ['DIFF_COLORS', 'sample_arrays', 'diff_picture', 'render_sample', 'figure_png']
@@ -83,7 +83,7 @@ def render_sample(row: dict,           # a split row: image, mask, detections (+
         draw_detections(ax, answers, "dashed", labels=_labels(recs, "pred", len(answers)))
     c = outcome_counts(recs) if preds is not None else None
     axes[1].set_title("mask: truth solid, answers dashed" if c is None else
-                      f"TP {c['TP']}  FP {c['FP']}  FN {c['FN']}  (F1@{tau:g} {prf(c['TP'], c['FP'], c['FN'])[2]:.2f})", fontsize=8)
+                      f"TP {c['TP']}  FP {c['FP']}  FN {c['FN']}  (F1@{tau:g} {format_score(prf(c['TP'], c['FP'], c['FN'])[2], percent=False, digits=2)})", fontsize=8)
     if clean is not None: axes[2].imshow(diff_picture(mask, clean), interpolation="nearest")
     else: axes[2].imshow(np.zeros_like(mask), cmap="gray")
     axes[2].set_title("clean vs corrupted" if clean is not None else "no clean mask", fontsize=8)
