@@ -82,3 +82,19 @@ def test_dynamic_sampling_trains_on_the_tiny_preset_and_logs_no_kept_zero_spread
         assert e["dynamic_sampling/groups_kept"] <= 2 and e["dynamic_sampling/groups_sampled"] >= 2
         assert {"dynamic_sampling/refills", "dynamic_sampling/frac_zero_std_sampled"} <= set(e)
     assert json.loads((out / "train_config.json").read_text())["dynamic_sampling"] is True
+
+
+def test_bench_reports_where_grpo_compute_went(load_bench):
+    "bench/learning.py's table: the zero-spread share of generation and of training, weighted by their measured time."
+    b = load_bench("learning")
+    plain = [{"step": s, "loss": 0.0, "frac_reward_zero_std": 0.4} for s in (1, 2)] + [{"step": 2, "train_runtime": 10.0}]
+    ds = [{"step": 1, "loss": 0.0, "frac_reward_zero_std": 0.0, "dynamic_sampling/groups_sampled": 16, "dynamic_sampling/groups_kept": 8,
+           "dynamic_sampling/frac_zero_std_sampled": 0.5, "dynamic_sampling/frac_zero_std_kept": 0.0}, {"step": 1, "train_runtime": 10.0}]
+    clock = {"generate_s": 3.0, "reward_s": 1.0, "groups_per_step": 8}
+    r = {"logs": {"sft+grpo": plain, "sft+grpo-ds": ds}, "clocks": {"sft+grpo": clock, "sft+grpo-ds": clock}}
+    cells = [l.strip("| ").split(" | ") for l in b.dynamic_sampling(r).splitlines()]
+    head, rows = cells[0], {c[0]: c for c in cells[2:]}
+    col = lambda run, name: float(rows[run][head.index(name)].split()[0])
+    assert col("sft+grpo", "zero-spread compute %") == 40.0 and col("sft+grpo", "prompts with signal/s") == 0.96
+    assert col("sft+grpo-ds", "zero-spread trained %") == 0.0 and col("sft+grpo-ds", "zero-spread compute %") == 20.0  # 4 s x 50 %
+    assert col("sft+grpo-ds", "generated, not trained %") == 50.0 and col("sft+grpo-ds", "prompts with signal/s") == 0.8
