@@ -15,6 +15,10 @@ held-out `test` subset with greedy decoding:
 - `sft+placebo` (with `--placebo`): the same GRPO with each group's rewards permuted among its answers
   (`shuffle_rewards`): the same advantages, update sizes and zero-spread groups, no signal. What GRPO gains over
   its placebo is what it learned from the reward; what both lose is the noise of the updates;
+- `sft+grpo-ds` (with `--dynamic-sampling`): the same GRPO with `dynamic_sampling: true` (`topo_r1.dynamic_sampling`:
+  groups whose rewards have no spread are dropped before the loss and refilled from more prompts), given plain GRPO's
+  measured training time (equal wall time: it stops at the step that ends nearest to it). `dynamic_sampling()`
+  reports, per GRPO run, the share of its compute spent on groups without spread and the prompts with signal per second;
 - `empty`: the training-free baseline that always answers `[]`.
 
 The two continuations start from one SFT checkpoint but sample (GRPO) and shuffle (SFT) by their seed, and at this
@@ -27,7 +31,7 @@ true one: above 1, the answers hedge with larger boxes) and the training wall ti
 `learning.png` to --out (default bench/results/, git-ignored). All numbers come from one run, so they compare side
 by side.
 """
-import argparse, json, sys, tempfile, time
+import argparse, contextlib, functools, json, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
@@ -39,13 +43,13 @@ from topo_r1.stages import train_model
 from topo_r1.train_config import load_config
 from topo_r1.vlm import generate, load_rows, load_vlm, trained_prompt
 
-STAGES = ("random", "sft", "sft+sft", "sft+grpo", "sft+placebo")
-CONTINUATIONS = ("sft+sft", "sft+grpo", "sft+placebo")   # trained `repeats` times from the one SFT checkpoint
+STAGES = ("random", "sft", "sft+sft", "sft+grpo", "sft+grpo-ds", "sft+placebo")
+CONTINUATIONS = ("sft+sft", "sft+grpo", "sft+grpo-ds", "sft+placebo")   # trained `repeats` times from the one SFT checkpoint
 METRICS = ("F1@0.3", "F1@0.5", "P@0.5", "R@0.5", "aF1", "mean_reward", "format_ok", "image_accuracy", "count_error", "box_scale")
 # The defaults: the preset that fits in <= 30 min on a 2-core CPU (see the tutorial nbs/tutorials/04_sft_then_grpo.ipynb).
 DEFAULTS = dict(size=64, zoom=2, clarity=1.0, domain="roads", max_errors=1, types="broken_connection", n_sft=2048, n_rl=256, n_test=512,
                 sft_steps=800, grpo_steps=15, vision_warmup=600, budget="time", seed=0, max_new_tokens=96, eval_batch=16,
-                repeats=3, placebo=False)
+                repeats=3, placebo=False, dynamic_sampling=False, max_refills=4)
 
 
 def build_split(workdir, size=64, domain="roads", max_errors=1, types=("broken_connection",), n_sft=2048, n_rl=256,
@@ -95,12 +99,13 @@ def _runtime(log, default: float) -> float:
 def run(workdir=None, out=None, size=64, domain="roads", max_errors=1, types="broken_connection", n_sft=2048, n_rl=256,
         n_test=512, sft_steps=800, grpo_steps=15, budget="time", seed=0, max_new_tokens=96, eval_batch=16,
         sft_over=None, grpo_over=None, more_over=None, threads=1, figure=True, progress=False, log=print, zoom=2,
-        clarity=1.0, vision_warmup=600, repeats=3, from_sft=None, placebo=False) -> dict:
+        clarity=1.0, vision_warmup=600, repeats=3, from_sft=None, placebo=False, dynamic_sampling=False, max_refills=4) -> dict:
     """The whole benchmark; returns (and writes to `out`/learning.json) the results dict.
 
     `from_sft`: an SFT output folder of an earlier run; its stage is evaluated, not trained again, and the
     continuations start from it on its own split (a cheap way to compare GRPO or SFT-continued settings).
-    `placebo`: also train GRPO with shuffled rewards (`sft+placebo`) in every repeat."""
+    `placebo`: also train GRPO with shuffled rewards (`sft+placebo`) in every repeat.
+    `dynamic_sampling`: also train GRPO with dynamic sampling (`sft+grpo-ds`, `max_refills`) for plain GRPO's time."""
     import torch
     if repeats < 1: raise ValueError(f"repeats must be at least 1, got {repeats}")
     sft_run = _sft_run(from_sft) if from_sft else None
@@ -121,14 +126,14 @@ def run(workdir=None, out=None, size=64, domain="roads", max_errors=1, types="br
                                                                      cfg.view, cfg.system_prompt), progress, log)
     b.baselines(rows)
     sft = b.sft(from_sft, seed, sft_steps, sft_over)
-    more_steps = [b.continuations(i, sft, seed, grpo_steps, budget, sft_over["freeze_vision"], grpo_over, more_over, placebo)
-                  for i in range(repeats)]
+    more_steps = [b.continuations(i, sft, seed, grpo_steps, budget, sft_over["freeze_vision"], grpo_over, more_over, placebo,
+                                  dynamic_sampling and {"max_refills": max_refills}) for i in range(repeats)]
     result = {
         "options": dict(size=size, zoom=zoom, vision_warmup=vision_warmup, clarity=clarity, domain=domain, max_errors=max_errors, types=types, n_sft=n_sft, n_rl=n_rl,
                         n_test=n_test, sft_steps=sft_steps, grpo_steps=grpo_steps, budget=budget, seed=seed, repeats=repeats,
                         max_new_tokens=max_new_tokens, threads=torch.get_num_threads(), sft_over=sft_over, grpo_over=grpo_over or {},
                         more_over=more_over or {}, sft_continued_steps=more_steps, from_sft=str(from_sft) if from_sft else None,
-                        placebo=placebo),
+                        placebo=placebo, dynamic_sampling=dynamic_sampling, max_refills=max_refills),
         "split": str(split), "n_test": len(rows), "build_s": build_s, "total_s": time.perf_counter() - t0,
         **b.summary(repeats, seed, rows),
     }
@@ -143,14 +148,16 @@ class _Bench:
     "The stages of one benchmark run: trains them, evaluates them and keeps their results, wall times and logs."
     def __init__(self, split, runs, evaluate, progress, log):
         self.split, self.runs, self.ev, self.progress, self.log = split, runs, evaluate, progress, log
-        self.res, self.walls, self.logs, self.stamp = {}, {}, {}, time.strftime("%Y%m%d-%H%M%S")
+        self.res, self.walls, self.logs, self.clocks, self.stamp = {}, {}, {}, {}, time.strftime("%Y%m%d-%H%M%S")
 
-    def stage(self, name, kind, **over):
-        "Train one stage with the kit's TRL path; returns its output folder."
+    def stage(self, name, kind, time_limit=None, **over):
+        "Train one stage with the kit's TRL path (GRPO timed, `time_limit` seconds of training at most); returns its output folder."
         d = self.runs / f"{self.stamp}-{name.replace('+', '_').replace('#', '-')}"
         t = time.perf_counter()
-        path = train_model(kind, f"tiny_{kind}", progress=self.progress, split=str(self.split), output_dir=str(d), **over)
+        with _grpo_clock(time_limit) as clock:
+            path = train_model(kind, f"tiny_{kind}", progress=self.progress, split=str(self.split), output_dir=str(d), **over)
         self.walls[name], self.logs[name] = time.perf_counter() - t, _log(path)
+        if kind == "grpo": self.clocks[name] = {**clock, "groups_per_step": _groups_per_step(path)}
         self.log(f"{name}: trained in {self.walls[name]:.0f} s")
         return path
 
@@ -174,11 +181,17 @@ class _Bench:
         self.res["sft"] = self.ev(sft); self.report("sft")
         return sft
 
-    def continuations(self, i, sft, seed, grpo_steps, budget, freeze_vision, grpo_over, more_over, placebo=False) -> int:
-        "Repeat `i` of GRPO (and its placebo) and of SFT continued from `sft` on the same budget; returns SFT-continued's steps."
+    def continuations(self, i, sft, seed, grpo_steps, budget, freeze_vision, grpo_over, more_over, placebo=False, ds=None) -> int:
+        "Repeat `i` of GRPO (its placebo, its dynamic sampling) and of SFT continued from `sft` on the same budget; returns SFT-continued's steps."
         tag = "" if i == 0 else f"#{i}"
         grpo = self.stage(f"sft+grpo{tag}", "grpo", seed=seed + i, model=str(sft), max_steps=grpo_steps, **(grpo_over or {}))
         self.res[f"sft+grpo{tag}"] = self.ev(grpo)
+        if ds:   # dynamic sampling for plain GRPO's training time (TRL's train_runtime), at most 10x its steps
+            limit = _runtime(self.logs[f"sft+grpo{tag}"], self.walls[f"sft+grpo{tag}"])
+            dyn = self.stage(f"sft+grpo-ds{tag}", "grpo", time_limit=limit, seed=seed + i, model=str(sft), max_steps=10 * grpo_steps,
+                             **{**(grpo_over or {}), "dynamic_sampling": True, **ds})
+            self.res[f"sft+grpo-ds{tag}"] = self.ev(dyn)
+            self.report(f"sft+grpo-ds{tag}")
         if placebo:   # the same run with each group's rewards shuffled among its answers: no signal, the same noise
             shuffled = self.stage(f"sft+placebo{tag}", "grpo", seed=seed + i, model=str(sft), max_steps=grpo_steps,
                                   **{**(grpo_over or {}), "shuffle_rewards": True})
@@ -214,9 +227,85 @@ class _Bench:
         return {"stages": stages,
                 "repeats": {k: [{m: r.get(m) for m in METRICS} | {"seed": seed + i, "train_s": self.walls[per_run(k, i)]}
                                 for i, r in enumerate(v)] for k, v in repeated.items()},
-                "logs": self.logs,
+                "logs": self.logs, "clocks": self.clocks,
                 "examples": {k: [{"sample_id": r["sample_id"], "truth": list(r["detections"]), "completion": c}
                                  for r, c in zip(rows[:8], self.res[k]["completions"][:8])] for k in names}}
+
+
+@contextlib.contextmanager
+def _grpo_clock(time_limit=None):
+    "While training: time a GRPO trainer's generation and rewards (yields the totals), and stop it near `time_limit` s."
+    import topo_r1.train as tr
+    from transformers import TrainerCallback
+    clock = {"generate_s": 0.0, "reward_s": 0.0}
+    def timed(f, key):
+        @functools.wraps(f)
+        def g(*a, **k):
+            t = time.perf_counter()
+            try: return f(*a, **k)
+            finally: clock[key] += time.perf_counter() - t
+        return g
+
+    class Stop(TrainerCallback):   # ends at the step whose end lies nearest to the limit
+        def on_train_begin(self, args, state, control, **kw): self.t0 = time.perf_counter()
+        def on_step_end(self, args, state, control, **kw):
+            spent = time.perf_counter() - self.t0
+            if spent + spent / max(state.global_step, 1) / 2 >= time_limit: control.should_training_stop = True
+
+    own = tr.make_trainer
+    def make(cfg, *a, **k):
+        trainer = own(cfg, *a, **k)
+        if cfg.kind != "grpo": return trainer
+        trainer._generate_single_turn = timed(trainer._generate_single_turn, "generate_s")
+        trainer.reward_funcs = [timed(f, "reward_s") for f in trainer.reward_funcs]
+        if time_limit: trainer.add_callback(Stop())
+        return trainer
+    tr.make_trainer = make
+    try: yield clock
+    finally: tr.make_trainer = own
+
+
+def _groups_per_step(output_dir) -> int:
+    "Groups of one optimiser step of a GRPO run (one process): per-device batch x accumulation / G."
+    c = json.loads((Path(output_dir) / "train_config.json").read_text())
+    return c.get("per_device_train_batch_size", 8) * c.get("gradient_accumulation_steps", 1) // c.get("num_generations", 8)
+
+
+def dynamic_sampling(result: dict) -> str:
+    """Per GRPO stage (mean ± sd over repeats): where its compute went, as a markdown table.
+
+    zero-spread share of compute = (generation + reward time) x the share of generated groups without spread
+    + (the rest of the training time: forward, backward, optimiser) x the share of trained groups without spread."""
+    def per_run(name, log, clock):
+        steps = [e for e in log if "loss" in e]
+        runtime = _runtime(log, 0.0) or float("nan")
+        ds = any("dynamic_sampling/groups_kept" in e for e in steps)
+        n = clock["groups_per_step"]
+        z_gen = [e["dynamic_sampling/frac_zero_std_sampled" if ds else "frac_reward_zero_std"] for e in steps]
+        z_fb = [e["dynamic_sampling/frac_zero_std_kept" if ds else "frac_reward_zero_std"] for e in steps]
+        n_steps = _steps(log)
+        signal = sum(e["dynamic_sampling/groups_kept"] * (1 - e["dynamic_sampling/frac_zero_std_kept"]) if ds else n * (1 - e["frac_reward_zero_std"])
+                     for e in steps) * n_steps / max(len(steps), 1)
+        sampled = np.mean([e["dynamic_sampling/groups_sampled"] for e in steps]) if ds else n
+        n_trained = np.mean([e["dynamic_sampling/groups_kept"] for e in steps]) if ds else n
+        gen = clock["generate_s"] + clock["reward_s"]
+        share = (gen * np.mean(z_gen) + max(runtime - gen, 0) * np.mean(z_fb)) / runtime
+        return {"steps": n_steps, "train s": runtime, "gen+reward s": gen, "groups sampled/step": sampled,
+                "zero-spread generated %": 100 * np.mean(z_gen), "zero-spread trained %": 100 * np.mean(z_fb),
+                "zero-spread compute %": 100 * share, "generated, not trained %": 100 * (1 - n_trained / sampled),
+                "prompts with signal/s": signal / runtime}
+    rows = {}
+    for name, log in result["logs"].items():
+        if name in result.get("clocks", {}) and any("loss" in e for e in log):
+            rows.setdefault(name.split("#")[0], []).append(per_run(name, log, result["clocks"][name]))
+    if not rows: return ""
+    keys = list(next(iter(rows.values()))[0])
+    lines = ["| run | runs | " + " | ".join(keys) + " |", "|" + "---|" * (len(keys) + 2)]
+    for name, rs in rows.items():
+        fmt = lambda k, v: f"{v:.2f}" if k.endswith("/s") else f"{v:.1f}"
+        cells = [fmt(k, m) if len(rs) == 1 else f"{fmt(k, m)} ± {fmt(k, sd)}" for k, (m, sd) in ((k, mean_sd([r[k] for r in rs])) for k in keys)]
+        lines.append(f"| {name} | {len(rs)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _sft_run(folder) -> dict:
@@ -315,6 +404,9 @@ def main(argv=None) -> int:
                    help="skip SFT: start the continuations from this earlier SFT output folder (and its split)")
     p.add_argument("--placebo", action="store_true",
                    help="also train GRPO with each group's rewards shuffled (sft+placebo): what GRPO learns beyond the noise")
+    p.add_argument("--dynamic-sampling", action="store_true",
+                   help="also train GRPO with dynamic_sampling: true (sft+grpo-ds) for plain GRPO's training time")
+    p.add_argument("--max-refills", type=int, default=d["max_refills"], help="max_refills of sft+grpo-ds")
     p.add_argument("--budget", choices=("time", "steps"), default=d["budget"],
                    help="extra budget of SFT-continued: GRPO's wall time or its step count")
     p.add_argument("--seed", type=int, default=d["seed"])
@@ -330,13 +422,17 @@ def main(argv=None) -> int:
     r = run(ns.workdir, ns.out, ns.size, ns.domain, ns.max_errors, ns.types, ns.n_sft, ns.n_rl, ns.n_test, ns.sft_steps,
             ns.grpo_steps, ns.budget, ns.seed, ns.max_new_tokens, ns.eval_batch, _kv(ns.sft_set), _kv(ns.grpo_set),
             _kv(ns.more_set), ns.threads, progress=ns.progress, zoom=ns.zoom, clarity=ns.clarity, vision_warmup=ns.vision_warmup,
-            repeats=ns.repeats, from_sft=ns.from_sft, placebo=ns.placebo)
+            repeats=ns.repeats, from_sft=ns.from_sft, placebo=ns.placebo, dynamic_sampling=ns.dynamic_sampling,
+            max_refills=ns.max_refills)
     o = r["options"]
     print(f"\ntorch threads {o['threads']}; {o['domain']}, {o['size']} px (zoom {o['zoom']}, clarity {o['clarity']:g}), 0-{o['max_errors']} errors of {o['types']}; test n={r['n_test']}; "
           f"{o['repeats']} run(s) of each continuation; SFT-continued: {o['sft_continued_steps']} steps (budget: {o['budget']})\n")
     print(table(r))
     print("\nGRPO signal (TRL's logs, mean over the logged steps):\n")
     print(grpo_signal(r))
+    if o["dynamic_sampling"]:
+        print("\nWhere GRPO's compute went (zero-spread: groups whose rewards do not vary; bench/learning.py dynamic_sampling):\n")
+        print(dynamic_sampling(r))
     print(f"\nsplit built in {r['build_s']:.0f} s; total wall time {r['total_s']:.0f} s ({r['total_s'] / 60:.1f} min)")
     print(f"wrote {Path(ns.out or Path(__file__).resolve().parent / 'results') / 'learning.json'}")
     return 0

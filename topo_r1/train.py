@@ -18,6 +18,7 @@ from .vlm import load_vlm
 from .curriculum import easy_rows, easy_split                 # re-exported: they lived here before
 from .train_config import KINDS, TrainConfig, list_presets, load_config, reward_weights
 from .warmup import vision_tower, warm_up_vision
+from .dynamic_sampling import dynamic_sampling_trainer
 
 # %% auto #0
 __all__ = ['short_reasoning', 'to_example', 'training_dataset', 'prompt_lengths', 'check_max_length', 'load_model', 'lora_config',
@@ -176,7 +177,7 @@ def mid_generation(cfg: TrainConfig, # the run's config (`load_config`)
 
 # %% ../nbs/11b_train.ipynb #7f0a24de
 def make_trainer(cfg: TrainConfig, model, processor, adapter, data):
-    "TRL's `SFTTrainer` or `GRPOTrainer` for a run, with the TRL arguments the config holds."
+    "TRL's `SFTTrainer` or `GRPOTrainer` (with dynamic sampling when the config says so) for a run, with the TRL arguments the config holds."
     from trl import GRPOTrainer, SFTTrainer
     if cfg.kind == "sft":
         data = data.remove_columns([c for c in data.column_names if c not in ("prompt", "completion", "images")])
@@ -184,8 +185,10 @@ def make_trainer(cfg: TrainConfig, model, processor, adapter, data):
                                           peft_config=lora_config(cfg)))
     if cfg.stop_at_answer: stop_at_answer(model, processor)
     funcs, _ = reward_functions(cfg, adapter, processor)   # their weights are in cfg.trl_args.reward_weights
-    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=cfg.trl_args, train_dataset=data, processing_class=processor,
-                          peft_config=lora_config(cfg))
+    # dynamic sampling (`topo_r1.dynamic_sampling`): TRL's trainer that drops the groups without reward spread
+    cls, more = (dynamic_sampling_trainer(), {"max_refills": cfg.max_refills}) if cfg.dynamic_sampling else (GRPOTrainer, {})
+    trainer = cls(model=model, reward_funcs=funcs, args=cfg.trl_args, train_dataset=data, processing_class=processor,
+                  peft_config=lora_config(cfg), **more)
     for f in funcs:
         if hasattr(f, "bind"): f.bind(trainer)   # CGRO traces the policy's attention: it needs the model TRL trains
     return trainer

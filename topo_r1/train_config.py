@@ -94,6 +94,8 @@ class TrainConfig:
     cgro_layers: list[int] | None = None # CGRO: language layers traced (default: the last half)
     stop_at_answer: bool = True          # GRPO: end each sampled completion at `</answer>` (`topo_r1.train.stop_at_answer`)
     shuffle_rewards: bool = False        # GRPO placebo: each group's rewards permuted among its answers (`topo_r1.rewards.shuffled_in_groups`)
+    dynamic_sampling: bool = False       # GRPO: drop the groups whose rewards have no spread before the loss, refill from more prompts (`topo_r1.dynamic_sampling`)
+    max_refills: int = 4                 # GRPO dynamic sampling: extra generation rounds a step may spend to fill its batch
     # TRL's SFTConfig / GRPOConfig fields, as given (checked against TRL's class)
     trl: dict = field(default_factory=dict)
     # built from the keys by `load_config`, once: TRL's SFTConfig / GRPOConfig, and the split's rows
@@ -102,6 +104,10 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.subset is None: self.subset = "sft" if self.kind == "sft" else "rl"
+        if self.dynamic_sampling and self.kind != "grpo":
+            raise ValueError(f"config key 'dynamic_sampling' is a GRPO setting; this is a {self.kind!r} config")
+        if isinstance(self.max_refills, bool) or not isinstance(self.max_refills, int) or self.max_refills < 0:
+            raise ValueError(f"config key 'max_refills' must be an integer >= 0, got {self.max_refills!r}")
 
     def trl_value(self, key: str):
         "A TRL setting of this run: its TRL arguments' once built, else the config's, the kit's default or TRL's (or None)."
