@@ -39,6 +39,7 @@ from topo_r1.metrics import detection_scores
 from topo_r1.real import evaluate_maps
 from topo_r1.baselines import classical_baseline
 from topo_r1.evaluate import mean_sd, score_completions
+from topo_r1.metrics import format_score
 from topo_r1.rewards import make_roam_reward
 from topo_r1.stages import train_model
 from topo_r1.train_config import CONFIG_DIR
@@ -254,7 +255,7 @@ def run_cgro(from_sft, grpo_steps=100, repeats=3, n=96, seed=0, workdir=None, gr
             print(f"{arm} seed {seed + i}: " + ", ".join(f"{k} {v:.3f}" for k, v in rec.items()), flush=True)
     keys = list(res["GRPO"][0])
     summary = {arm: {k: mean_sd([r[k] for r in rs]) for k in keys} for arm, rs in res.items()}
-    print("\n" + table({a: {k: f"{m:.3f} ± {s:.3f}" if s is not None else f"{m:.3f}" for k, (m, s) in v.items()}
+    print("\n" + table({a: {k: format_score(m, False, 3) + (f" ± {s:.3f}" if s is not None and m is not None else "") for k, (m, s) in v.items()}
                         for a, v in summary.items()}, keys, label="arm"))
     return {"from_sft": str(from_sft), "grpo_steps": grpo_steps, "repeats": repeats, "n": len(rows), "runs": res,
             "summary": {a: {k: list(v) for k, v in s.items()} for a, s in summary.items()}}

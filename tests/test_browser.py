@@ -152,6 +152,13 @@ def test_explorers_in_jupyterlab(browser, lab):   # the browser first: no server
         img = page.locator(fimg)
         src0, pic0 = img.get_attribute("src"), img.screenshot()
         shot0 = _shot(page, "failure_explorer_0_open.png")
+        # in a 1400 px window with the file browser open, the type-confusion matrix is whole: its last column is inside
+        page.set_viewport_size({"width": 1400, "height": 1100}); page.keyboard.press("Control+b")
+        last = page.locator("button.jupyter-button[title='predicted missed / true background']")
+        page.locator("#filebrowser").wait_for(state="visible", timeout=WAIT_MS)
+        box, out_box = last.bounding_box(), page.locator(".jp-OutputArea-output", has=page.locator(fimg)).bounding_box()
+        assert box["x"] + box["width"] <= out_box["x"] + out_box["width"] + 1, (box, out_box)
+        page.keyboard.press("Control+b"); page.set_viewport_size({"width": 1500, "height": 1100})
         readout = page.locator(".widget-label", has_text=" of ").first
         assert readout.inner_text().startswith("1 of")
         nxt.click()

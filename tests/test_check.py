@@ -118,7 +118,20 @@ def test_cli_writes_everything_and_reports_bad_files(folder, capsys):
     m = json.loads((out / "manifest.json").read_text())
     assert m["images"] == 2 and len(m["skipped"]) == 6 and m["parameters"]["detector"] == "classical"
     assert m["versions"]
-    assert "6 file(s) skipped" in capsys.readouterr().out
+    said = capsys.readouterr()
+    assert "checked 2 images, " in said.out and "6 files skipped" in said.out
+    assert said.err.count("  skipped ") == 5 and "... and 1 more" in said.err   # the first reasons on the terminal
+
+
+def test_cli_fails_when_every_file_is_skipped(tmp_path, capsys):
+    im, m = make_scene("roads", (64, 64), 1)
+    _save(tmp_path / "images", "grey.jpg", im); _save(tmp_path / "masks", "grey.jpg", m)   # JPEG: not binary
+    _save(tmp_path / "images", "alone.png", im)
+    assert main(["check", "--images", str(tmp_path / "images"), "--masks", str(tmp_path / "masks"), "--out", str(tmp_path / "out"),
+                 "--quiet"]) == 1
+    said = capsys.readouterr()
+    assert said.out.startswith("checked 0 images, 0 errors found, 2 files skipped") and "every file was skipped" in said.err
+    assert "skipped grey.jpg: " in said.err and "must be binary" in said.err and "skipped alone.png: " in said.err
 
 
 def test_cli_bad_folders(tmp_path, capsys):

@@ -118,12 +118,17 @@ def test_cli_run_and_runs(nb, tmp_settings):
     d = Path(r.stdout.strip().splitlines()[-1])
     assert d == (tmp_path / "runs" / "toy" / "c1").resolve()
     assert json.loads((d / "metrics.json").read_text()) == {"F1@0.3": 0.125, "mean_reward": 0.5, "name": "from_cli", "seed": 1}
+    assert "| run | F1@0.3 | mean_reward |" in r.stderr and "| c1 | 0.125 | 0.500 |" in r.stderr   # the headline, at the end
     r = cli("run", str(nb), "-p", "fail", "true", "--runs-dir", str(tmp_path / "runs"), "--run-id", "c2", "--no-progress")
     assert r.returncode == 1 and "planned failure" in r.stderr and r.stdout.strip().endswith("c2")
     r = cli("run", str(nb), "-p", "bogus", "1", "--runs-dir", str(tmp_path / "runs"))
     assert r.returncode == 2 and "valid parameters: seed, lr, name, fail" in r.stderr
     r = cli("runs", "--runs-dir", str(tmp_path / "runs"))
     assert r.returncode == 0 and "| toy | c1 | finished |" in r.stdout and "| toy | c2 | failed |" in r.stdout
+    r = cli("runs", "--runs-dir", str(tmp_path / "missing"))
+    assert r.returncode == 2 and "does not exist" in r.stderr
+    r = cli("runs", "--runs-dir", str(tmp_path / "runs"), "--experiment", "nosuch")
+    assert r.returncode == 2 and "the experiments with runs there: toy" in r.stderr
     r = cli("run", str(nb), "--show")
     assert r.returncode == 0 and "lr = 0.01" in r.stdout
 

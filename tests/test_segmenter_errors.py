@@ -91,6 +91,13 @@ def test_diff_bad_input(tmp_path, capsys):
     assert main(["diff", "--pred", str(tmp_path / "pred"), "--truth", str(tmp_path / "none"), "--images",
                  str(tmp_path / "images"), "--domain", "roads", "--out", str(tmp_path / "o")]) == 2
     assert "no (image, prediction, truth) triple" in capsys.readouterr().err
+    for d in ("pred", "truth", "images"):   # only the grey prediction left: the headline names the real reason
+        for f in (tmp_path / d).iterdir():
+            if f.stem != "grey": f.unlink()
+    assert main(["diff", "--pred", str(tmp_path / "pred"), "--truth", str(tmp_path / "truth"), "--images",
+                 str(tmp_path / "images"), "--domain", "roads", "--out", str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err
+    assert "\ntopo-r1 diff: error: the masks must be binary" in err and "grey" in err and "enough true foreground" not in err
 
 
 def test_diff_split_is_scored_like_any_split(tmp_path):

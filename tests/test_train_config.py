@@ -1,4 +1,5 @@
 "A training config is built once and checked once: `load_config` loads the split and builds TRL's config, `train` uses them."
+import warnings
 from unittest import mock
 import pytest
 import trl
@@ -12,9 +13,13 @@ def split(tmp_path_factory):
 
 def test_train_loads_the_split_once_and_builds_trl_config_once(split, tmp_path):
     with mock.patch.object(tc, "load_split", wraps=tc.load_split) as load, \
-         mock.patch.object(trl.SFTConfig, "__post_init__", autospec=True, side_effect=trl.SFTConfig.__post_init__) as built:
+         mock.patch.object(trl.SFTConfig, "__post_init__", autospec=True, side_effect=trl.SFTConfig.__post_init__) as built, \
+         warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         out = train("sft", "tiny_sft", [f"split={split}", "max_steps=1", f"output_dir={tmp_path / 'sft'}"], progress=False)
     assert (load.call_count, built.call_count) == (1, 1)
+    said = [str(w.message) for w in caught if "checkpointing" in str(w.message)]
+    assert not said, said   # transformers 5.2x warns about `gradient_checkpointing` (TRL's default): the kit spells it as installed
     assert (out / "train_config.json").is_file()
 
 def test_a_loaded_config_holds_what_training_needs(split):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_check.ipynb #2814ce79
 from __future__ import annotations
-import argparse, json, time
+import argparse, json, sys, time
 from pathlib import Path
 import numpy as np
 from PIL import Image
@@ -282,11 +282,15 @@ def plot_check(image, mask, detections, ax=None, title: str | None = None, max_s
     return fig
 
 # %% ../nbs/16_check.ipynb #dc59a8e3
+def _n(k: int, word: str) -> str:
+    "'1 image', '2 images'."
+    return f"{k} {word}{'' if k == 1 else 's'}"
+
 def _report(rows: list[dict], skipped: list[dict], params: dict) -> str:
     "The text of report.md."
     ok = [r for r in rows if "skipped" not in r]
     counts = {t: sum(d["type"] == t for r in ok for d in r["detections"]) for t in ERROR_TYPES}
-    lines = [f"# topo-r1 check: {len(ok)} images checked with `{params['detector']}`", "",
+    lines = [f"# topo-r1 check: {_n(len(ok), 'image')} checked with `{params['detector']}`", "",
              f"Tiles of {params['tile']} px with a {params['overlap']} px overlap; same-type duplicates merged above "
              f"IoU {params['nms_iou']}. Boxes are in full-image pixels (`detections.jsonl`).", "",
              "| error type | count |", "|---|---:|", *[f"| {t} | {n} |" for t, n in counts.items()],
@@ -352,7 +356,12 @@ def check_cli(argv: list[str]) -> int:
               "domain": ns.domain, "tile": ns.tile, "overlap": ns.overlap, "nms_iou": ns.nms_iou}
     out = write_check(rows, ns.out, skipped, params, overlays=not ns.no_overlays)
     ok = [r for r in rows if "skipped" not in r]
-    n_skip = len(skipped) + len(rows) - len(ok)
-    print(f"checked {len(ok)} images, {sum(len(r['detections']) for r in ok)} errors found"
-          + (f", {n_skip} file(s) skipped (see report)" if n_skip else "") + f"; wrote {out / 'report.md'}")
+    bad = list(skipped) + [{"file": r["image"] or r["sample_id"], "reason": r["skipped"]} for r in rows if "skipped" in r]
+    print(f"checked {_n(len(ok), 'image')}, {_n(sum(len(r['detections']) for r in ok), 'error')} found"
+          + (f", {_n(len(bad), 'file')} skipped" if bad else "") + f"; wrote {out / 'report.md'}")
+    for s in bad[:5]: print(f"  skipped {Path(s['file']).name}: {s['reason']}", file=sys.stderr)   # the first reasons, here
+    if len(bad) > 5: print(f"  ... and {len(bad) - 5} more (report.md lists them all)", file=sys.stderr)
+    if not ok:
+        print("topo-r1 check: error: every file was skipped, nothing was checked", file=sys.stderr)
+        return 1
     return 0

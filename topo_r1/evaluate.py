@@ -37,7 +37,7 @@ def prediction_gallery(rows: list[dict], # dataset rows (image, mask, detections
                        n: int = 6, # how many rows
                        title: str = "", # figure title
                       ):
-    "A figure of `n` rows: image | mask with true boxes (solid) and predicted boxes (dashed), coloured by type."
+    "A figure of `n` samples, one per column: the image above, labelled and set apart from the mask below, which has the true boxes (solid) and predicted boxes (dashed), coloured by type."
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
     pred = read_pred_file(pred or {})
@@ -45,14 +45,16 @@ def prediction_gallery(rows: list[dict], # dataset rows (image, mask, detections
     if not rows: raise ValueError("prediction_gallery needs at least one row")
     fig, axes = plt.subplots(2, len(rows), figsize=(2.2 * len(rows), 4.6), squeeze=False)
     for j, r in enumerate(rows):
-        axes[0, j].imshow(np.asarray(r["image"])); axes[0, j].set_title(str(r["sample_id"])[-12:], fontsize=7)
+        axes[0, j].imshow(np.asarray(r["image"])); axes[0, j].set_title(str(r["sample_id"])[-12:], fontsize=9)
         axes[1, j].imshow(np.asarray(r["mask"]), cmap="gray")
         draw_detections(axes[1, j], row_detections(r), "solid")
         draw_detections(axes[1, j], pred.get(str(r["sample_id"]), []), "dashed")
         for a in axes[:, j]: a.set_xticks([]); a.set_yticks([])
-    fig.legend(handles=[Patch(color=c, label=t) for t, c in ERROR_COLORS.items()], loc="lower center", ncol=4, fontsize=7)
-    fig.suptitle(title or "truth (solid) vs prediction (dashed)", fontsize=9)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    axes[0, 0].set_ylabel("image", fontsize=10, fontweight="bold")   # name each row once, at its left
+    axes[1, 0].set_ylabel("mask", fontsize=10, fontweight="bold")
+    fig.legend(handles=[Patch(color=c, label=t) for t, c in ERROR_COLORS.items()], loc="lower center", ncol=4, fontsize=9)
+    fig.suptitle(title or "truth (solid) vs prediction (dashed)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.06, 1, 1), h_pad=2.5)   # a clear gap between the image row and the mask row
     return fig
 
 # %% ../nbs/11c_evaluate.ipynb #d6690463

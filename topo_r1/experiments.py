@@ -20,9 +20,9 @@ from .stages import AUTO_SIZES, auto_param, default_config, ensure_split, experi
 from .metrics import is_undefined
 
 # %% auto #0
-__all__ = ['EXPERIMENTS_DIR', 'RESERVED', 'KEY_METRICS', 'list_experiments', 'experiment_path', 'notebook_parameters',
+__all__ = ['EXPERIMENTS_DIR', 'RESERVED', 'KEY_METRICS', 'HEADLINE', 'list_experiments', 'experiment_path', 'notebook_parameters',
            'check_parameters', 'this_python_kernel', 'git_info', 'ExperimentFailed', 'start_run', 'run_experiment',
-           'list_runs', 'runs_table', 'save_metrics', 'save_figure', 'metrics_table', 'run_cli', 'runs_cli']
+           'list_runs', 'runs_table', 'save_metrics', 'save_figure', 'metrics_table', 'headline', 'run_cli', 'runs_cli']
 
 # %% ../nbs/15_experiments.ipynb #6dc489a5
 def _package_dir() -> Path:
@@ -93,7 +93,9 @@ def this_python_kernel():
         spec = Path(d) / "kernels" / "python3"
         spec.mkdir(parents=True)
         (spec / "kernel.json").write_text(json.dumps({
-            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", "--IPKernelApp.log_level=ERROR"],
+            # CRITICAL: jupyter_client interrupts (SIGINT) every kernel it shuts down, and a kernel caught in a message
+            # handler then logs "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel." (1 in 4 failed runs here)
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", "--IPKernelApp.log_level=CRITICAL"],
             "display_name": "Python 3 (ipykernel)", "language": "python"}))
         os.environ["JUPYTER_PATH"] = os.pathsep.join([d] + ([old] if old else []))
         try: yield "python3"
@@ -206,20 +208,37 @@ def start_run(name: str | Path, # an experiment name (see `list_experiments`) or
     _write_json(run_dir / "manifest.json", manifest)
     return run_dir, manifest
 
+class _Lines:
+    "A file papermill writes the kernel's output to: each whole line goes to this process's stderr, above the cell bar."
+    def __init__(self): self.part = ""
+    def write(self, text: str):
+        from tqdm import tqdm
+        *lines, self.part = (self.part + text).split("\n")
+        for line in lines:
+            line = line.rsplit("\r", 1)[-1].rstrip()   # a text bar redrawn with \r: its last state
+            if line: tqdm.write(f"  | {line}", file=sys.stderr)
+    def flush(self): pass
+    def close(self):
+        if self.part: self.write("\n")
+
 def run_experiment(name: str | Path, # an experiment name (see `list_experiments`) or a notebook path
                    params: dict | None = None, # parameter overrides; unknown names raise `ValueError` before running
                    runs_dir: str | Path | None = None, # default: `runs_dir` of the settings (`runs/`)
                    run_id: str | None = None, # default: the start time
                    progress: bool = True, # show papermill's cell progress bar
+                   stream: bool | None = None, # print the notebook's own output (training logs, tables) on stderr as it comes; default: `progress`
                   ) -> Path:
     "Execute an experiment with papermill into `runs_dir/<experiment>/<run_id>/`; returns that folder."
     import papermill as pm
     run_dir, manifest = start_run(name, params, runs_dir, run_id)
     nb, t0 = Path(manifest["notebook"]), time.perf_counter()
+    lines = _Lines() if (progress if stream is None else stream) else None
     try:
         with this_python_kernel() as kernel:
             pm.execute_notebook(str(nb), str(run_dir / nb.name), parameters={**manifest["overrides"], "out_dir": str(run_dir)},
-                                kernel_name=kernel, language="python", progress_bar=progress)
+                                kernel_name=kernel, language="python", progress_bar=progress,
+                                stdout_file=lines, stderr_file=lines)
+        if lines: lines.close()
     except BaseException as e:
         manifest.update(status="interrupted" if isinstance(e, KeyboardInterrupt) else "failed", error=_error(e),
                         end=_now(), duration_s=round(time.perf_counter() - t0, 2))
@@ -327,6 +346,28 @@ def _params_file(path: str) -> dict:
     if not isinstance(d, dict): raise ValueError(f"{p} must hold a mapping of parameter: value, got {type(d).__name__}")
     return d
 
+HEADLINE = ("F1@0.3", "F1@0.5", "P@0.3", "R@0.3", "aF1", "image_accuracy", "mean_reward")
+
+def headline(run_dir: str | Path, # a run folder
+            ) -> str:
+    "The run's key metrics from its `metrics.json` as a table: one row per stage when it has `stages`, else one row; '' when none."
+    f = Path(run_dir) / "metrics.json"
+    if not f.is_file(): return ""
+    m = json.loads(f.read_text())
+    st = m.get("stages")
+    per_stage = isinstance(st, dict) and bool(st) and all(isinstance(v, dict) for v in st.values())
+    rows = st if per_stage else {Path(run_dir).name: m}
+    if not any(isinstance(r.get(k), (int, float)) for r in rows.values() for k in HEADLINE): return ""
+    return metrics_table(rows, HEADLINE, label="stage" if per_stage else "run")
+
+def _check_runs_dir(runs_dir, experiment: str | None) -> None:
+    "FileNotFoundError for a runs folder that does not exist; ValueError naming the experiments there for one without runs."
+    d = Path(runs_dir) if runs_dir is not None else load_settings().runs_dir
+    if not d.is_dir(): raise FileNotFoundError(f"the runs folder {d} does not exist (--runs-dir, or runs_dir of settings.ini)")
+    if experiment is not None and not any(d.glob(f"{experiment}/*/manifest.json")):
+        have = sorted({p.parent.parent.name for p in d.glob("*/*/manifest.json")})
+        raise ValueError(f"no runs of experiment {experiment!r} in {d}; the experiments with runs there: {', '.join(have) or 'none'}")
+
 def run_cli(argv: list[str]) -> int:
     "`topo-r1 run`: execute an experiment notebook with papermill into its own run folder."
     p = argparse.ArgumentParser(prog="topo-r1 run", description="Execute an experiment notebook with papermill into "
@@ -352,6 +393,8 @@ def run_cli(argv: list[str]) -> int:
         print(e.run_dir)
         return 1
     print(run_dir)
+    table = headline(run_dir)   # on stderr, like the notebook's own output: stdout stays the run folder alone
+    if table: print(f"\n{table}\n", file=sys.stderr)
     if any(run_dir.glob("PRED*.jsonl")):   # stdout stays the run folder alone; the hint goes to stderr
         print(f"explore its predictions in a notebook: from topo_r1.widgets import FailureExplorer; "
               f"FailureExplorer.from_run({str(run_dir)!r})", file=sys.stderr)
@@ -364,6 +407,7 @@ def runs_cli(argv: list[str]) -> int:
     p.add_argument("--experiment", help="only the runs of this experiment")
     p.add_argument("--json", action="store_true", help="print the runs as JSON")
     ns = p.parse_args(argv)
+    _check_runs_dir(ns.runs_dir, ns.experiment)
     if ns.json: print(json.dumps(list_runs(ns.runs_dir, ns.experiment), indent=2, default=str))
     else: print(runs_table(ns.runs_dir, ns.experiment))
     return 0

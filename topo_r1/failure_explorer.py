@@ -208,6 +208,7 @@ def demo_predictions(meta: list[dict], # `split_meta` rows (or any rows with sam
 ALL = "all"
 _SHORT = {"broken_connection": "broken", "spurious_connection": "spurious", "missing_branch": "missing",
           "extra_branch": "extra", "missed": "missed", "background": "no truth"}   # confusion matrix labels
+_HEAD_PX, _CELL_PX = 72, 60   # the matrix's row-label column and each cell: 72 + 5 × 60 px, beside a picture that shrinks
 
 class FailureExplorer:
     "Browse a split's predictions by outcome, type, domain, IoU and error count; see each failure, its completion and reward."
@@ -258,34 +259,37 @@ class FailureExplorer:
         self.slider = W.IntSlider(value=0, min=0, max=0, description="", readout=False, continuous_update=False)
         self.readout = W.Label()
         self.zoom = W.Dropdown(options=[("no zoom", ())], value=(), description="zoom", layout=lay)
-        self.image = W.Image(format="png", layout=W.Layout(max_width="820px")).add_class("topo-failure-image")
+        self.image = W.Image(format="png", layout=W.Layout(max_width="820px", width="100%")).add_class("topo-failure-image")
         self.info = W.HTML()
         self.completion = W.HTML(layout=W.Layout(max_width="820px"))
         self.reward = W.HTML()
         self.cell_buttons = {}
-        grid = [W.Label("pred \\ true")] + [W.Label(_SHORT[c], layout=W.Layout(width="52px")) for c in CONFUSION_COLS]
+        grid = [W.Label("pred\\true", layout=W.Layout(width=f"{_HEAD_PX}px"))] + [W.Label(_SHORT[c], layout=W.Layout(width=f"{_CELL_PX}px")) for c in CONFUSION_COLS]
         for r in CONFUSION_ROWS:
-            grid.append(W.Label(_SHORT[r], layout=W.Layout(width="70px")))
+            grid.append(W.Label(_SHORT[r], layout=W.Layout(width=f"{_HEAD_PX}px")))
             for c in CONFUSION_COLS:
-                b = W.Button(description="0", layout=W.Layout(width="52px"), tooltip=f"predicted {r} / true {c}")
+                b = W.Button(description="0", layout=W.Layout(width=f"{_CELL_PX}px"), tooltip=f"predicted {r} / true {c}")
                 b.on_click(lambda _, key=(r, c): self.set_cell(None if self.cell == key else key))
                 self.cell_buttons[(r, c)] = b
                 grid.append(b)
-        self.confusion = W.GridBox(grid, layout=W.Layout(grid_template_columns="70px " + " ".join(["52px"] * len(CONFUSION_COLS))))
+        self.confusion = W.GridBox(grid, layout=W.Layout(grid_template_columns=f"{_HEAD_PX}px " + " ".join([f"{_CELL_PX}px"] * len(CONFUSION_COLS)),
+                                                         grid_gap="2px"))
         for w in (self.domain, self.error_type, self.outcome, self.iou, self.n_errors, self.failures_only, self.sort):
             w.observe(lambda _: self.refresh(), names="value")
         self.slider.observe(lambda ch: self._busy or self.show(ch["new"]), names="value")
         self.zoom.observe(lambda _: self._busy or self._draw(), names="value")
         self.prev_button.on_click(lambda _: self.step(-1))
         self.next_button.on_click(lambda _: self.step(+1))
+        side_px = _HEAD_PX + len(CONFUSION_COLS) * (_CELL_PX + 2) + 8   # the matrix keeps its width: nothing of it is cut
+        self.side = W.VBox([W.HTML("<b>type confusion</b> (predicted × true; click a cell to filter)"), self.confusion,
+                            W.HTML("<b>reward terms</b>"), self.reward], layout=W.Layout(flex="0 0 auto", width=f"{side_px}px"))
         head = W.HTML(f"<b>{len(self.table)} predicted samples</b>" + (f" ({self.unpredicted} split rows without a prediction are not shown)" if self.unpredicted else "")
                       + "".join(f"<div style='color:#a50e0e'>{html.escape(p)}</div>" for p in self.problems[:5]))
         self.ui = W.VBox([head, W.HBox([self.domain, self.error_type, self.outcome, self.failures_only]),
                           W.HBox([self.iou, self.n_errors]),
                           W.HBox([self.sort, self.prev_button, self.slider, self.next_button, self.readout, self.zoom]),
-                          W.HBox([W.VBox([self.image, self.info]),
-                                  W.VBox([W.HTML("<b>type confusion</b> (predicted × true; click a cell to filter)"), self.confusion,
-                                          W.HTML("<b>reward terms</b>"), self.reward])]),
+                          W.HBox([W.VBox([self.image, self.info], layout=W.Layout(flex="1 1 auto", min_width="0")),   # the picture gives way
+                                  self.side]),
                           W.HTML("<b>completion</b>"), self.completion])
 
     def _repr_mimebundle_(self, **kw): return self.ui._repr_mimebundle_(**kw)

@@ -229,6 +229,14 @@ def _diff_job(job) -> tuple[list[dict], dict, str | None]:
         return diff_samples(image, pred, truth, domain, f"{prefix}/{stem}", size, stats=stats), stats, None
     except (ValueError, FileNotFoundError) as e: return [], {}, f"{stem}: {e}"
 
+def _no_rows(n: int, errs: list[str], skipped: list[dict]) -> str:
+    "Why `n` triples gave no row: the first reason that stopped them (a non-binary mask above all), not just the last check."
+    binary = [e for e in errs if "must be binary" in e]
+    if binary: return (f"the masks must be binary (bool, 0/1 or 0/255 in one channel): {len(binary)} of {n} triples have one that "
+                       f"is not, e.g. {binary[0]}")
+    if len(errs) == n: return f"none of the {n} triples could be read, e.g. {errs[0]}"
+    return f"no patch with enough true foreground in {n} triples; skipped: {skipped[:3]}"
+
 def diff_folders(pred,              # folder of predicted masks
                  truth,             # folder of true masks (same stems)
                  images,            # folder of images (same stems)
@@ -266,7 +274,7 @@ def diff_folders(pred,              # folder of predicted masks
             if k == "other_changes":
                 for kk, vv in v.items(): counts.setdefault(k, {})[kk] = counts.setdefault(k, {}).get(kk, 0) + vv
             else: counts[k] = counts.get(k, 0) + v
-    if not rows: raise ValueError(f"no patch with enough true foreground in {len(triples)} triples; skipped: {skipped[:3]}")
+    if not rows: raise ValueError(_no_rows(len(triples), [err for _, _, err in results if err], skipped))
     return rows, counts, skipped
 
 # %% ../nbs/17_segmenter_errors.ipynb #e9656d64

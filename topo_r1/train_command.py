@@ -9,11 +9,10 @@ from pathlib import Path
 
 import yaml
 
-from .train_config import CONFIG_DIR, KINDS, TrainConfig, config_file, list_presets, load_config
+from .train_config import CONFIG_DIR, KINDS, TrainConfig, check_keys, config_file, list_presets, load_config
 from .model_sizes import gib, model_config, parameter_counts, training_bytes
 from .tiny import tiny_family
 from .vlm import load_processor, model_path
-from .train import lora_config, prompt_lengths, train, training_dataset
 
 # %% auto #0
 __all__ = ['launcher_settings', 'launcher_problems', 'run_needs', 'format_needs', 'train_cli']
@@ -81,6 +80,7 @@ def run_needs(cfg: TrainConfig,       # a loaded config (`load_config`)
               token_rows: int = 256,  # rows whose token lengths are measured
              ) -> dict:
     "Parameters, bytes of training state and tokens per sample of a run, known without loading a weight."
+    from topo_r1.train import lora_config, prompt_lengths, training_dataset   # here: it imports datasets (1.6 s)
     launch = launch or launcher_settings()
     spec = cfg.model if tiny_family(cfg.model) else model_path(cfg.model)
     config = model_config(spec, cfg.family, cfg.tiny)
@@ -133,12 +133,14 @@ def train_cli(argv: list[str]) -> int:
     p.add_argument("--json", action="store_true", help="with --dry-run: print the config and the needs as one JSON object")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     ns = p.parse_intermixed_args(argv)   # options may come between or after the key=value overrides
+    check_keys(ns.kind, ns.config, ns.overrides)   # a wrong key fails in a fraction of a second, before TRL and torch load
     cfg = load_config(ns.kind, ns.config, ns.overrides)
     if ns.dry_run:
         needs = run_needs(cfg, launcher_settings(ns.accelerate_config))
         if ns.json: print(json.dumps({"config": cfg.to_flat(), "needs": needs}, indent=2, default=str))
         else: print(yaml.safe_dump(json.loads(json.dumps(cfg.to_flat(), default=str)), sort_keys=False) + "\n" + format_needs(needs))
         return 2 if needs["problems"] else 0
+    from topo_r1.train import train   # here, not at the top: a wrong key is refused before datasets and TRL load
     t = time.perf_counter()
     out = train(ns.kind, cfg)
     print(f"{ns.kind} finished in {time.perf_counter() - t:.0f} s; model saved in {out}")
