@@ -92,6 +92,8 @@ class TrainConfig:
     cgro_delta1: float = 0.5             # CGRO: a sample with errors earns full reward from agreement J >= delta1
     cgro_delta2: float = 0.3             # CGRO: a clean sample earns full reward up to J <= delta2
     cgro_layers: list[int] | None = None # CGRO: language layers traced (default: the last half)
+    cgro_term: str = _one_of("boxes", ("boxes", "jaccard", "soft"))  # CGRO term (`topo_r1.cgro.CGRO_TERMS`): "boxes" (attention mass
+                                         # in the answer's own boxes), "jaccard" (the paper's focus regions) or "soft"
     stop_at_answer: bool = True          # GRPO: end each sampled completion at `</answer>` (`topo_r1.train.stop_at_answer`)
     shuffle_rewards: bool = False        # GRPO placebo: each group's rewards permuted among its answers (`topo_r1.rewards.shuffled_in_groups`)
     # TRL's SFTConfig / GRPOConfig fields, as given (checked against TRL's class)
