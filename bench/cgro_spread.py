@@ -124,6 +124,7 @@ def main(argv=None):
         out["terms"][t] = {"sd_mean": float(sd.mean()), "sd_median": float(np.median(sd)), "zero_spread": float((sd < 1e-9).mean()),
                            "mean": float(v.mean()),
                            "zero_spread_distinct": float((sd[distinct] < 1e-9).mean()),
+                           "sd_mean_distinct": float(sd[distinct].mean()), "sd_median_distinct": float(np.median(sd[distinct])),
                            "spread_where_topo_flat": float((sd[topo_flat] >= 1e-9).mean()) if topo_flat.any() else None,
                            "rho_topo": float(np.mean(rho)) if rho else None, "n_rho": len(rho)}
     d = {k: np.asarray(v) for k, v in diag.items()}
@@ -141,6 +142,9 @@ def main(argv=None):
         "mean soft J | empty answer": float(d["soft_J"][~an].mean()) if (~an).any() else None,
         "share answers with boxes": float(an.mean()), "share anomalous truth": float(d["truth_anomalous"].mean()),
         "median reasoning tokens": float(np.median(d["n_reasoning"])),
+        "median mass in the boxes | errors in truth, boxes in answer": float(np.median(
+            [r["mass"] for r in recs if not r["junk"] and r["area"] > 0 and r["boxes"] == r["mass"]] or [np.nan])),
+        "median area share of the answer's boxes": float(np.median([r["area"] for r in recs if not r["junk"] and r["area"] > 0] or [np.nan])),
         "share of groups whose G reasoning texts are all equal": float(np.mean(
             [len({t.split("</think>")[0] for t in texts[k * g:(k + 1) * g]}) == 1 for k in range(len(rows))])),
         "share of groups whose G answers are all equal": float(np.mean(
@@ -149,12 +153,13 @@ def main(argv=None):
     }
     print(f"{len(rows)} prompts x G={g} (T={temp}), grid {grid}, junk {out['junk']:.1%}; generate {gen_s:.0f} s, trace {trace_s:.0f} s\n")
     print(f"groups whose G completions are not all identical: {out['groups_distinct']:.0%}\n")
-    print("| term | within-group sd, mean | median | groups with zero spread | ... of groups with distinct completions "
-          "| groups with spread where Topo-R1 has none | mean | Spearman with Topo-R1 (groups) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| term | within-group sd, mean | median | mean, groups with distinct completions | median, those groups "
+          "| groups with zero spread | ... of groups with distinct completions | groups with spread where Topo-R1 has none "
+          "| mean | Spearman with Topo-R1 (groups) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for t, s in out["terms"].items():
         rho = "–" if s["rho_topo"] is None else f"{s['rho_topo']:.2f} ({s['n_rho']})"
-        print(f"| {t} | {s['sd_mean']:.3f} | {s['sd_median']:.3f} | {s['zero_spread']:.0%} | {s['zero_spread_distinct']:.0%} | {s['spread_where_topo_flat']:.0%} | {s['mean']:.3f} | {rho} |")
+        print(f"| {t} | {s['sd_mean']:.3f} | {s['sd_median']:.3f} | {s['sd_mean_distinct']:.3f} | {s['sd_median_distinct']:.3f} | {s['zero_spread']:.0%} | {s['zero_spread_distinct']:.0%} | {s['spread_where_topo_flat']:.0%} | {s['mean']:.3f} | {rho} |")
     print("\n" + "\n".join(f"- {k}: {v}" for k, v in out["diagnostics"].items()))
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "cgro_spread.json").write_text(json.dumps({**out, "completions": texts}, indent=2, default=str))
