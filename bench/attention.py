@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/attention.py perf   [--repeats 7] [--g 8]
     .venv/bin/python bench/attention.py maps   [--checkpoint NAME=DIR ...] [--n 96] [--split DIR]
-    .venv/bin/python bench/attention.py cgro   --from-sft DIR [--grpo-steps 100] [--repeats 3] [--n 96]
+    .venv/bin/python bench/attention.py cgro   --from-sft DIR [--grpo-steps 100] [--repeats 3] [--n 96] [--terms jaccard boxes] [--batch 16]
 
 `perf` (tiny model, 1 thread, G completions of one prompt):
 - the time of `trace_attention` for G completions against one no-grad forward pass with sdpa over the same batch
@@ -19,8 +19,9 @@ thresholds of --taus (tau_t = tau_i), on the same traces.
 Detection F1@0.1/0.3/0.5 of the written answer and of the same answer moved onto its ReAL map's blobs
 (`topo_r1.map_boxes.attention_detections`, defaults) come from the same completions.
 
-`cgro`: GRPO and GRPO + CGRO from one SFT checkpoint, same steps, --repeats seeds each: detection F1@0.3, pixel
-AUROC of the ReAL map, and ROAM agreement of the greedy answers.
+`cgro`: GRPO and GRPO + CGRO (one arm per CGRO term of --terms) from one SFT checkpoint, same steps, --repeats seeds
+each: detection F1@0.3/0.5, pixel AUROC of the ReAL map, ROAM agreement of the greedy answers, and from the training
+logs the CGRO term's within-group std and share of zero-spread groups (`cgro_reward/group_std`, `/frac_zero_std`).
 
 Results go to bench/results/attention_<command>.json (git-ignored) and are printed as markdown tables.
 """
@@ -224,23 +225,32 @@ def run_maps(checkpoints: dict, split=None, n=96, taus=()) -> dict:
 
 
 # ---------------------------------------------------------------- cgro
-def run_cgro(from_sft, grpo_steps=100, repeats=3, n=96, seed=0, workdir=None, grpo_set=()) -> dict:
-    "GRPO vs GRPO + CGRO from one SFT checkpoint, equal steps: F1, ReAL pixel AUROC and ROAM agreement, per seed."
+def _log_mean(output_dir, key):
+    "Mean of a logged metric over a run's log history (trainer_state.json), None when it was not logged."
+    f = Path(output_dir) / "trainer_state.json"
+    vals = [e[key] for e in json.loads(f.read_text())["log_history"] if key in e] if f.is_file() else []
+    return float(np.mean(vals)) if vals else None
+
+
+def run_cgro(from_sft, grpo_steps=100, repeats=3, n=96, seed=0, workdir=None, grpo_set=(), terms=("jaccard", "boxes"),
+             batch=16) -> dict:
+    "GRPO vs GRPO + CGRO (one arm per term) from one SFT checkpoint, equal steps: F1, ReAL AUROC, ROAM, per seed."
     from topo_r1.train_config import parse_overrides
     sft_cfg = json.loads((Path(from_sft) / "train_config.json").read_text())
     split = Path(sft_cfg["split"])
     rows = load_rows(split, "test", n)
     workdir = Path(workdir or tempfile.mkdtemp(prefix="bench-cgro-"))
     extra = parse_overrides(list(grpo_set))
-    arms = {"GRPO": 0.0, "GRPO + CGRO": 1.0}
+    arms = {"GRPO": (0.0, None), **{f"GRPO + CGRO {t}": (1.0, t) for t in terms}}
     res = {a: [] for a in arms}
     for i in range(repeats):
-        for arm, w in arms.items():
-            d = workdir / f"{arm.replace(' + ', '_')}-s{seed + i}"
+        for arm, (w, term) in arms.items():
+            d = workdir / f"{arm.replace(' + ', '_').replace(' ', '_')}-s{seed + i}"
             t = time.perf_counter()
             path = train_model("grpo", "tiny_grpo", progress=False, split=str(split), model=str(from_sft), output_dir=str(d),
                                seed=seed + i, max_steps=grpo_steps, cgro_weight=w, view=sft_cfg["view"],
-                               system_prompt=sft_cfg["system_prompt"], **{"per_device_train_batch_size": 16, **extra})
+                               system_prompt=sft_cfg["system_prompt"],
+                               **{"per_device_train_batch_size": batch, **({"cgro_term": term} if term else {}), **extra})
             train_s = time.perf_counter() - t
             r = map_table(path, rows)
             model, proc, adapter = load_vlm(str(path))
@@ -250,15 +260,19 @@ def run_cgro(from_sft, grpo_steps=100, repeats=3, n=96, seed=0, workdir=None, gr
                          width=[x["width"] for x in rows])
             rec = {"F1@0.3": det["F1@0.3"], "F1@0.5": det["F1@0.5"], "ReAL pixel_AUROC": r["methods"]["ReAL"]["pixel_AUROC"],
                    "all-token pixel_AUROC": r["methods"]["all tokens"]["pixel_AUROC"],
-                   "ROAM": float(np.mean([a for a in agree if a is not None])), "train_s": train_s}
+                   "ROAM": float(np.mean([a for a in agree if a is not None])),
+                   "CGRO group std": _log_mean(d, "cgro_reward/group_std"),
+                   "CGRO zero-std groups": _log_mean(d, "cgro_reward/frac_zero_std"),
+                   "frac_reward_zero_std": _log_mean(d, "frac_reward_zero_std"), "train_s": train_s}
             res[arm].append(rec)
-            print(f"{arm} seed {seed + i}: " + ", ".join(f"{k} {v:.3f}" for k, v in rec.items()), flush=True)
+            print(f"{arm} seed {seed + i}: " + ", ".join(f"{k} {v:.3f}" for k, v in rec.items() if v is not None), flush=True)
     keys = list(res["GRPO"][0])
-    summary = {arm: {k: mean_sd([r[k] for r in rs]) for k in keys} for arm, rs in res.items()}
-    print("\n" + table({a: {k: format_score(m, False, 3) + (f" ± {s:.3f}" if s is not None and m is not None else "") for k, (m, s) in v.items()}
-                        for a, v in summary.items()}, keys, label="arm"))
-    return {"from_sft": str(from_sft), "grpo_steps": grpo_steps, "repeats": repeats, "n": len(rows), "runs": res,
-            "summary": {a: {k: list(v) for k, v in s.items()} for a, s in summary.items()}}
+    summary = {arm: {k: mean_sd([r[k] for r in rs]) if all(r[k] is not None for r in rs) else (None, None) for k in keys}
+               for arm, rs in res.items()}
+    fmt = lambda m, s: format_score(m, False, 3) + (f" ± {s:.3f}" if s is not None and m is not None else "")
+    print("\n" + table({a: {k: fmt(m, s) for k, (m, s) in v.items()} for a, v in summary.items()}, keys, label="arm"))
+    return {"from_sft": str(from_sft), "grpo_steps": grpo_steps, "batch": batch, "repeats": repeats, "n": len(rows),
+            "terms": list(terms), "runs": res, "summary": {a: {k: list(v) for k, v in s.items()} for a, s in summary.items()}}
 
 
 def main(argv=None):
@@ -274,6 +288,8 @@ def main(argv=None):
     pc.add_argument("--repeats", type=int, default=3); pc.add_argument("--n", type=int, default=96)
     pc.add_argument("--seed", type=int, default=0); pc.add_argument("--workdir", default=None)
     pc.add_argument("--grpo-set", nargs="*", default=[], metavar="KEY=VALUE")
+    pc.add_argument("--terms", nargs="*", default=["jaccard", "boxes"], help="CGRO terms, one arm each (topo_r1.cgro.CGRO_TERMS)")
+    pc.add_argument("--batch", type=int, default=16, help="completions per GRPO step (num_generations per prompt)")
     pk = sub.add_parser("_memory"); pk.add_argument("variant"); pk.add_argument("g", type=int)
     ns = p.parse_args(argv)
     import torch
@@ -292,7 +308,7 @@ def main(argv=None):
     elif ns.cmd == "maps":
         res = run_maps(dict(c.split("=", 1) for c in ns.checkpoint), ns.split, ns.n, ns.taus)
     else:
-        res = run_cgro(ns.from_sft, ns.grpo_steps, ns.repeats, ns.n, ns.seed, ns.workdir, ns.grpo_set)
+        res = run_cgro(ns.from_sft, ns.grpo_steps, ns.repeats, ns.n, ns.seed, ns.workdir, ns.grpo_set, ns.terms, ns.batch)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"attention_{ns.cmd}.json").write_text(json.dumps(res, indent=2, default=str))
     return 0

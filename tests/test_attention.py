@@ -137,7 +137,7 @@ def test_cgro_reward_with_trl_style_arguments(tiny):
     texts = [ad.completion(r, "pair", proc) for r in rows]
     completions = [[{"role": "assistant", "content": t}] for t in texts] + [[{"role": "assistant", "content": "<think>cut"}]]
     ids = [proc.tokenizer.encode(t, add_special_tokens=False) for t in texts] + [[5, 6]]
-    reward = make_cgro_reward(top_t=3).bind(model, proc)
+    reward = make_cgro_reward(top_t=3, term="jaccard").bind(model, proc)
     logged = {}
     out = reward(completions, prompts=[m for m, _ in msgs] + [msgs[0][0]], images=[i for _, i in msgs] + [msgs[0][1]],
                  detections=[r["detections"] for r in rows] + [[]], completion_ids=ids,
@@ -163,7 +163,7 @@ def test_grpo_trains_with_cgro_and_logs_it(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     log = json.loads((out / "trainer_state.json").read_text())["log_history"]
     keys = set().union(*map(set, log))
-    assert {"rewards/cgro_reward/mean", "cgro_reward/J", "cgro_reward/junk"} <= keys, sorted(keys)
+    assert {"rewards/cgro_reward/mean", "cgro_reward/J", "cgro_reward/junk", "cgro_reward/group_std"} <= keys, sorted(keys)
     cfg = json.loads((out / "train_config.json").read_text())
     assert cfg["cgro_weight"] == 1
 

@@ -116,7 +116,8 @@ def reward_functions(cfg: TrainConfig, adapter, processor=None) -> tuple[list, l
                               codec=adapter.codec, model_hw=model_hw)]
     if cfg.w_roam > 0: funcs.append(make_roam_reward(codec=adapter.codec, model_hw=model_hw))
     if cfg.cgro_weight > 0:   # bound to the policy once the trainer exists (`make_trainer`)
-        funcs.append(make_cgro_reward(cfg.cgro_top_t, cfg.cgro_delta1, cfg.cgro_delta2, cfg.cgro_layers, view=cfg.view))
+        funcs.append(make_cgro_reward(cfg.cgro_top_t, cfg.cgro_delta1, cfg.cgro_delta2, cfg.cgro_layers, view=cfg.view,
+                                      term=cfg.cgro_term, codec=adapter.codec, model_hw=model_hw))
     if cfg.shuffle_rewards:   # the placebo: same statistics per group, no signal; one seed for every term, so
         # all terms get the same permutation and each answer's weighted total moves as a whole
         funcs = [shuffled_in_groups(f, cfg.trl_value("num_generations"), cfg.seed) for f in funcs]

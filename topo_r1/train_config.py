@@ -93,6 +93,8 @@ class TrainConfig:
     cgro_delta1: float = 0.5             # CGRO: a sample with errors earns full reward from agreement J >= delta1
     cgro_delta2: float = 0.3             # CGRO: a clean sample earns full reward up to J <= delta2
     cgro_layers: list[int] | None = None # CGRO: language layers traced (default: the last half)
+    cgro_term: str = _one_of("jaccard", ("jaccard", "boxes", "soft"))  # CGRO term (`topo_r1.cgro.CGRO_TERMS`): "jaccard" (the paper's
+                                         # focus regions), "boxes" (attention mass in the answer's own boxes) or "soft"
     stop_at_answer: bool = True          # GRPO: end each sampled completion at `</answer>` (`topo_r1.train.stop_at_answer`)
     shuffle_rewards: bool = False        # GRPO placebo: each group's rewards permuted among its answers (`topo_r1.rewards.shuffled_in_groups`)
     dynamic_sampling: bool = False       # GRPO: drop the groups whose rewards have no spread before the loss, refill from more prompts (`topo_r1.dynamic_sampling`)
