@@ -830,6 +830,7 @@ d = { 'settings': { 'branch': 'main',
             'topo_r1.warmup': { 'topo_r1.warmup._pictures_and_changes': ('warmup.html#_pictures_and_changes', 'topo_r1/warmup.py'),
                                 'topo_r1.warmup._probe_data': ('warmup.html#_probe_data', 'topo_r1/warmup.py'),
                                 'topo_r1.warmup._probe_loss': ('warmup.html#_probe_loss', 'topo_r1/warmup.py'),
+                                'topo_r1.warmup.image_target': ('warmup.html#image_target', 'topo_r1/warmup.py'),
                                 'topo_r1.warmup.token_targets': ('warmup.html#token_targets', 'topo_r1/warmup.py'),
                                 'topo_r1.warmup.vision_tower': ('warmup.html#vision_tower', 'topo_r1/warmup.py'),
                                 'topo_r1.warmup.warm_up_vision': ('warmup.html#warm_up_vision', 'topo_r1/warmup.py')}}}
