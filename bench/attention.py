@@ -3,7 +3,7 @@
     .venv/bin/python bench/attention.py perf   [--repeats 7] [--g 8]
     .venv/bin/python bench/attention.py maps   [--checkpoint NAME=DIR ...] [--n 96] [--split DIR]
     .venv/bin/python bench/attention.py cgro   --from-sft DIR [--grpo-steps 100] [--repeats 3] [--n 96]
-    .venv/bin/python bench/attention.py regimes [--pixel-sft DIR] [--workdir DIR] [--n 128]
+    .venv/bin/python bench/attention.py regimes [--pixel-sft DIR] [--workdir DIR] [--n 128] [--long-image-warmup 600]
 
 `perf` (tiny model, 1 thread, G completions of one prompt):
 - the time of `trace_attention` for G completions against one no-grad forward pass with sdpa over the same batch
@@ -26,7 +26,9 @@ token), 120 steps with image labels (one per picture, `vision_warmup_labels: ima
 frozen during SFT, as the quickstart does; without a warm-up the tower trains with SFT (the kit's default). The SFT
 budget is equal (same steps, rows, seed); the warm-up arms also spend 120 steps on the tower alone. `--pixel-sft`
 reuses a checkpoint already trained with exactly the pixel recipe (the quickstart's `sft/`). Then `maps` on the
-split's test rows for each, and a summary table (pixel AUROC of every map, F1 of the answers).
+split's test rows for each, and a summary table (pixel AUROC of every map, F1 of the answers). A finished run of
+the same recipe in --workdir is reused. `--long-image-warmup N` adds a fourth arm, image labels for N warm-up steps:
+one label per picture teaches the tower more slowly than one per token.
 
 `cgro`: GRPO and GRPO + CGRO from one SFT checkpoint, same steps, --repeats seeds each: detection F1@0.3, pixel
 AUROC of the ReAL map, and ROAM agreement of the greedy answers.
@@ -52,6 +54,7 @@ from topo_r1.tracing import teacher_forced_inputs, trace_attention, trace_rows, 
 from topo_r1.vlm import FAMILIES, generate, load_rows, load_vlm, tiny_vlm, toy_row, trained_prompt
 
 RESULTS = HERE / "results"
+DETECTION = ("F1@0.1", "F1@0.3", "F1@0.5", "image_accuracy", "count_error")   # of a checkpoint's greedy answers
 KEYS = ("pixel_AUROC", "pixel_AUPR", "AUPRO", "image_AUROC")
 
 
@@ -211,7 +214,7 @@ def map_table(spec, rows, max_new_tokens=96, progress=False, taus=(), tiny=None)
     grid = next(tr.grid_shape for tr in traces if tr is not None)
     return {"methods": res, "n_traced": sum(t is not None for t in traces), "grid": list(grid), "view": view,
             "trace_s_per_row": trace_s / len(rows), "completions": texts,
-            "detection": {k: det[k] for k in ("F1@0.3", "F1@0.5")} if det else None}
+            "detection": {k: det[k] for k in DETECTION} if det else None}
 
 
 def run_maps(checkpoints: dict, split=None, n=96, taus=()) -> dict:
@@ -228,7 +231,7 @@ def run_maps(checkpoints: dict, split=None, n=96, taus=()) -> dict:
 def _f1(r) -> str:
     "A checkpoint's detection F1 in words (the control has none: it is teacher-forced on the targets)."
     d = r.get("detection")
-    return f"F1@0.3 {d['F1@0.3']:.3f}, F1@0.5 {d['F1@0.5']:.3f}" if d else "none (teacher-forced targets)"
+    return ", ".join(f"{k} {d[k]:.3f}" for k in DETECTION if k in d) if d else "none (teacher-forced targets)"
 
 
 # ---------------------------------------------------------------- regimes
@@ -269,8 +272,9 @@ def _run_facts(sft_dir) -> dict:
             "warmup_loss_last20": float(np.mean(warm["loss"][-20:])) if warm else None}
 
 
-def run_regimes(workdir=None, pixel_sft=None, split=None, n=128, seed=0, warmup=120, sft_steps=450, patch=4, taus=()) -> dict:
-    "Train the three warm-up regimes at an equal SFT budget (or reuse the pixel one), then `maps` on each."
+def run_regimes(workdir=None, pixel_sft=None, split=None, n=128, seed=0, warmup=120, sft_steps=450, patch=4, taus=(),
+                long_image_warmup=0) -> dict:
+    "Train the three warm-up regimes at an equal SFT budget (a finished run of the same recipe is reused), then `maps` on each."
     workdir = Path(workdir or tempfile.mkdtemp(prefix="bench-regimes-"))
     if split is None:
         split = json.loads((Path(pixel_sft) / "train_config.json").read_text())["split"] if pixel_sft else quickstart_split(workdir, seed)
@@ -278,15 +282,18 @@ def run_regimes(workdir=None, pixel_sft=None, split=None, n=128, seed=0, warmup=
     out = {"split": str(split), "n": len(rows), "recipe": dict(seed=seed, warmup=warmup, sft_steps=sft_steps, patch=patch),
            "regimes": {}, "checkpoints": {}}
     ckpts = {}
-    for name, labels in REGIMES.items():
-        over = regime_overrides(split, labels, seed, warmup, sft_steps, patch)
-        if labels == "pixel" and pixel_sft:
-            diff = recipe_diff(pixel_sft, over)
-            if diff: raise ValueError(f"--pixel-sft {pixel_sft} was not trained with the pixel recipe: {diff}")
-            ckpts[name], wall = Path(pixel_sft), None
+    arms = [(name, labels, warmup if labels else 0) for name, labels in REGIMES.items()]
+    if long_image_warmup: arms.append((f"image labels, {long_image_warmup} warm-up steps", "image", long_image_warmup))
+    for name, labels, steps in arms:
+        over = regime_overrides(split, labels, seed, steps, sft_steps, patch)
+        d = Path(pixel_sft) if labels == "pixel" and pixel_sft else workdir / f"sft-{labels or 'none'}{'' if steps in (0, warmup) else f'-w{steps}'}"
+        if (d / "model.safetensors").is_file() or (labels == "pixel" and pixel_sft):   # a finished run: reused if its recipe is this one
+            diff = recipe_diff(d, over)
+            if diff: raise ValueError(f"{d} was not trained with the {name!r} recipe: {diff}")
+            ckpts[name], wall = d, None
         else:
             t = time.perf_counter()
-            ckpts[name] = train_model("sft", "tiny_sft", progress=False, output_dir=str(workdir / f"sft-{labels or 'none'}"), **over)
+            ckpts[name] = train_model("sft", "tiny_sft", progress=False, output_dir=str(d), **over)
             wall = time.perf_counter() - t
         out["regimes"][name] = {**_run_facts(ckpts[name]), "reused": wall is None, "wall_s": wall}
         print(f"{name}: {out['regimes'][name]}", flush=True)
@@ -301,13 +308,13 @@ def run_regimes(workdir=None, pixel_sft=None, split=None, n=128, seed=0, warmup=
 
 
 def regimes_summary(res) -> str:
-    "One row per checkpoint: pixel AUROC of each map of SUMMARY, then the answers' F1@0.3 and F1@0.5."
+    "One row per checkpoint: pixel AUROC of each map of SUMMARY, then the answers' F1@0.3, F1@0.5 and image accuracy."
     rows = {}
     for name, r in res["checkpoints"].items():
         d = r.get("detection") or {}
         rows[name] = {**{k: r["methods"][k]["pixel_AUROC"] for k in SUMMARY if k in r["methods"]},
-                      "F1@0.3": d.get("F1@0.3", "–"), "F1@0.5": d.get("F1@0.5", "–")}
-    return table(rows, (*SUMMARY, "F1@0.3", "F1@0.5"), label="pixel AUROC")
+                      **{k: d.get(k, "–") for k in ("F1@0.3", "F1@0.5", "image_accuracy")}}
+    return table(rows, (*SUMMARY, "F1@0.3", "F1@0.5", "image_accuracy"), label="pixel AUROC")
 
 
 def regimes_markdown(res, command: str) -> str:
@@ -319,8 +326,10 @@ def regimes_markdown(res, command: str) -> str:
                     f"{fmt(f['sft_runtime_s'])} | {fmt(f['sft_train_loss'])} | {fmt(f['warmup_loss_last20'])} | "
                     f"`{f['sft']}`{' (reused)' if f['reused'] else ''} |")
     parts = [f"# Attention maps by vision warm-up regime\n\n```\n{command}\n```\n",
-             f"Split `{res['split']}`, {res['n']} test rows; truth = the error boxes. Pixel AUROC pooled over the traced rows.\n",
-             "## Runs\n", "\n".join(runs), "\n## Summary (pixel AUROC; F1 of the greedy answers)\n", regimes_summary(res)]
+             f"Split `{res['split']}`, {res['n']} test rows; truth = the error boxes. Pixel AUROC pooled over the traced rows. "
+             "The control (the random model) is teacher-forced on the SFT targets: its 'answer boxes' are the true boxes "
+             "and it has no F1. Image accuracy: the share of rows whose answer has the right number of errors.\n",
+             "## Runs\n", "\n".join(runs), "\n## Summary (pixel AUROC of each map; detection scores of the greedy answers)\n", regimes_summary(res)]
     for name, r in res["checkpoints"].items():
         parts += [f"\n## {name}\n\n{r['n_traced']} of {res['n']} rows traced, grid {r['grid']}, view {r['view']}, "
                   f"detection {_f1(r)}.\n", table(r["methods"], label="map")]
@@ -383,6 +392,7 @@ def main(argv=None):
     pr.add_argument("--workdir", default=None); pr.add_argument("--warmup", type=int, default=120)
     pr.add_argument("--sft-steps", type=int, default=450); pr.add_argument("--patch", type=int, default=4)
     pr.add_argument("--taus", nargs="*", type=float, default=[0.0, 0.25, 0.75], help="ReAL thresholds (tau_t = tau_i) also scored")
+    pr.add_argument("--long-image-warmup", type=int, default=0, help="also an image-label arm with this many warm-up steps (0: none)")
     pk = sub.add_parser("_memory"); pk.add_argument("variant"); pk.add_argument("g", type=int)
     ns = p.parse_args(argv)
     import torch
@@ -401,7 +411,8 @@ def main(argv=None):
     elif ns.cmd == "maps":
         res = run_maps(dict(c.split("=", 1) for c in ns.checkpoint), ns.split, ns.n, ns.taus)
     elif ns.cmd == "regimes":
-        res = run_regimes(ns.workdir, ns.pixel_sft, ns.split, ns.n, ns.seed, ns.warmup, ns.sft_steps, ns.patch, ns.taus)
+        res = run_regimes(ns.workdir, ns.pixel_sft, ns.split, ns.n, ns.seed, ns.warmup, ns.sft_steps, ns.patch, ns.taus,
+                          ns.long_image_warmup)
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "attention_regimes.md").write_text(regimes_markdown(res, "python bench/attention.py " + " ".join(argv or sys.argv[1:])))
     else:
