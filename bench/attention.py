@@ -3,6 +3,7 @@
     .venv/bin/python bench/attention.py perf   [--repeats 7] [--g 8]
     .venv/bin/python bench/attention.py maps   [--checkpoint NAME=DIR ...] [--n 96] [--split DIR]
     .venv/bin/python bench/attention.py cgro   --from-sft DIR [--grpo-steps 100] [--repeats 3] [--n 96] [--terms jaccard boxes] [--batch 16]
+    .venv/bin/python bench/attention.py regimes [--pixel-sft DIR] [--workdir DIR] [--n 128] [--long-image-warmup 600]
 
 `perf` (tiny model, 1 thread, G completions of one prompt):
 - the time of `trace_attention` for G completions against one no-grad forward pass with sdpa over the same batch
@@ -15,9 +16,21 @@
 `maps`: on held-out rows of the easy curriculum (bench/learning.py's split), each checkpoint traces its own greedy
 answers and every map method of `topo_r1.attention.map_methods` is scored (`pixel_scores`) against the error boxes;
 the random-initialised tiny model (teacher-forced on the targets) is the control. ReAL is also scored at the
-thresholds of --taus (tau_t = tau_i), on the same traces.
+thresholds of --taus (tau_t = tau_i), on the same traces. Each trained checkpoint's greedy answers are also scored
+for detection (F1@0.3, F1@0.5, `topo_r1.evaluate.score_completions`); the control's teacher-forced targets are not.
 Detection F1@0.1/0.3/0.5 of the written answer and of the same answer moved onto its ReAL map's blobs
 (`topo_r1.map_boxes.attention_detections`, defaults) come from the same completions.
+
+`regimes`: which supervision does the localisation need? Three SFT checkpoints of the random tiny model, trained on
+the quickstart's recipe (nbs/experiments/quickstart.ipynb: the easy curriculum of 512 SFT rows, 4 px vision patches,
+450 SFT steps, one seed) and differing only in the vision warm-up: 120 steps with pixel labels (a label per vision
+token), 120 steps with image labels (one per picture, `vision_warmup_labels: image`), or none. A warmed-up tower is
+frozen during SFT, as the quickstart does; without a warm-up the tower trains with SFT (the kit's default). The SFT
+budget is equal (same steps, rows, seed); the warm-up arms also spend 120 steps on the tower alone. `--pixel-sft`
+reuses a checkpoint already trained with exactly the pixel recipe (the quickstart's `sft/`). Then `maps` on the
+split's test rows for each, and a summary table (pixel AUROC of every map, F1 of the answers). A finished run of
+the same recipe in --workdir is reused. `--long-image-warmup N` adds a fourth arm, image labels for N warm-up steps:
+one label per picture teaches the tower more slowly than one per token.
 
 `cgro`: GRPO and GRPO + CGRO (one arm per CGRO term of --terms) from one SFT checkpoint, same steps, --repeats seeds
 each: detection F1@0.3/0.5, pixel AUROC of the ReAL map, ROAM agreement of the greedy answers, and from the training
@@ -48,6 +61,7 @@ from topo_r1.tracing import teacher_forced_inputs, trace_attention, trace_rows, 
 from topo_r1.vlm import FAMILIES, generate, load_rows, load_vlm, tiny_vlm, toy_row, trained_prompt
 
 RESULTS = HERE / "results"
+DETECTION = ("F1@0.1", "F1@0.3", "F1@0.5", "image_accuracy", "count_error")   # of a checkpoint's greedy answers
 KEYS = ("pixel_AUROC", "pixel_AUPR", "AUPRO", "image_AUROC")
 F1_KEYS = ("F1@0.1", "F1@0.3", "F1@0.5")
 
@@ -185,11 +199,11 @@ def _split(path=None, n=96):
     return split, load_rows(split, "test", n)
 
 
-def map_table(spec, rows, max_new_tokens=96, progress=False, taus=()) -> dict:
-    "Trace a checkpoint's greedy answers on `rows` and score every map method; a random 'tiny' is teacher-forced."
+def map_table(spec, rows, max_new_tokens=96, progress=False, taus=(), tiny=None) -> dict:
+    "Trace a checkpoint's greedy answers on `rows` and score every map method; a random 'tiny' (sizes `tiny`) is teacher-forced."
     random_tiny = str(spec).startswith("tiny")
     if random_tiny:
-        model, proc, adapter = load_vlm("tiny", **preset_tiny()); view, sp = "overlay", False
+        model, proc, adapter = load_vlm("tiny", **(tiny or preset_tiny())); view, sp = "overlay", False
     else:
         model, proc, adapter = load_vlm(spec); p = trained_prompt(spec); view, sp = p["view"], p["system_prompt"]
     model.eval()
@@ -197,6 +211,7 @@ def map_table(spec, rows, max_new_tokens=96, progress=False, taus=()) -> dict:
              generate(model, proc, adapter, rows, batch_size=16, max_new_tokens=max_new_tokens, view=view,
                       system_prompt=sp, progress=progress))
     answers = [adapter.parse(t, r, view, proc).detections for t, r in zip(texts, rows)]
+    det = None if random_tiny else score_completions(texts, rows, adapter, proc, view)   # the control's texts are the targets
     classical = [classical_baseline(np.asarray(r["image"]), np.asarray(r["mask"]) > 0) for r in rows]
     t = time.perf_counter()
     traces = trace_rows(model, proc, rows, texts, view=view, system_prompt=sp, progress=progress)
@@ -209,7 +224,8 @@ def map_table(spec, rows, max_new_tokens=96, progress=False, taus=()) -> dict:
     f1 = lambda preds: {k: v for k, v in detection_scores(preds, gts).items() if k in F1_KEYS}
     boxes = {"VLM, written answer": f1(answers), "VLM, boxes from attention": f1(attention_detections(traces, answers)[0])}
     return {"methods": res, "boxes": boxes, "n_traced": sum(t is not None for t in traces), "grid": list(grid), "view": view,
-            "trace_s_per_row": trace_s / len(rows), "completions": texts}
+            "trace_s_per_row": trace_s / len(rows), "completions": texts,
+            "detection": {k: det[k] for k in DETECTION} if det else None}
 
 
 def run_maps(checkpoints: dict, split=None, n=96, taus=()) -> dict:
@@ -218,10 +234,118 @@ def run_maps(checkpoints: dict, split=None, n=96, taus=()) -> dict:
     for name, spec in {"random init (control)": "tiny", **checkpoints}.items():
         r = map_table(spec, rows, taus=taus); r.pop("completions")
         out["checkpoints"][name] = r
-        print(f"\n### {name}: {r['n_traced']} of {len(rows)} traced, grid {r['grid']}, view {r['view']}")
+        print(f"\n### {name}: {r['n_traced']} of {len(rows)} traced, grid {r['grid']}, view {r['view']}, detection {_f1(r)}")
         print(table(r["methods"], label="map"))
         print("\n" + table(r["boxes"], F1_KEYS, label="boxes"))
     return out
+
+
+def _f1(r) -> str:
+    "A checkpoint's detection F1 in words (the control has none: it is teacher-forced on the targets)."
+    d = r.get("detection")
+    return ", ".join(f"{k} {d[k]:.3f}" for k in DETECTION if k in d) if d else "none (teacher-forced targets)"
+
+
+# ---------------------------------------------------------------- regimes
+REGIMES = {"pixel labels": "pixel", "image labels": "image", "no warm-up": None}   # name -> vision_warmup_labels
+SUMMARY = ("ReAL", "S_T only", "S_I only", "all tokens", "reasoning tokens", "last answer token", "answer boxes",
+           "classical boxes", "structure prior", "uniform")
+
+
+def quickstart_split(workdir, seed=0) -> Path:
+    "The quickstart's easy curriculum (64 px roads, one broken connection at most; 512 SFT, 64 RL, 128 test rows)."
+    return build_split(workdir, 64, "roads", 1, ("broken_connection",), 512, 64, 128, seed, 2, 1.0)
+
+
+def regime_overrides(split, labels, seed=0, warmup=120, sft_steps=450, patch=4) -> dict:
+    "The quickstart's SFT overrides (its `train_model` call) for one warm-up regime: labels 'pixel', 'image' or None."
+    steps = warmup if labels else 0
+    return dict(model="tiny", split=str(split), seed=seed, max_steps=sft_steps, logging_steps=max(1, sft_steps // 30),
+                vision_warmup_steps=steps, freeze_vision=steps > 0, vision_warmup_labels=labels or "pixel",
+                tiny={**preset_tiny(), "vision_patch_size": patch})
+
+
+def recipe_diff(sft_dir, over) -> dict:
+    "`{key: (found, wanted)}` where the run in `sft_dir` was not trained with `over` on the tiny_sft preset ({}: same recipe)."
+    from topo_r1.train_config import load_config
+    want = load_config("sft", "tiny_sft", over, progress=False).to_flat()
+    have = {"vision_warmup_labels": "pixel", **json.loads((Path(sft_dir) / "train_config.json").read_text())}
+    return {k: (have.get(k), v) for k, v in want.items() if k not in ("output_dir", "resume") and have.get(k) != v}
+
+
+def _run_facts(sft_dir) -> dict:
+    "What an SFT folder says about its training: TRL's runtime and loss, the warm-up's labels and last losses."
+    d = Path(sft_dir)
+    log = json.loads((d / "trainer_state.json").read_text())["log_history"]
+    end = next((e for e in reversed(log) if "train_runtime" in e), {})
+    warm = json.loads((d / "vision_warmup.json").read_text()) if (d / "vision_warmup.json").is_file() else None
+    return {"sft": str(d), "sft_runtime_s": end.get("train_runtime"), "sft_train_loss": end.get("train_loss"),
+            "warmup_steps": warm["steps"] if warm else 0, "warmup_labels": warm.get("labels", "pixel") if warm else None,
+            "warmup_loss_last20": float(np.mean(warm["loss"][-20:])) if warm else None}
+
+
+def run_regimes(workdir=None, pixel_sft=None, split=None, n=128, seed=0, warmup=120, sft_steps=450, patch=4, taus=(),
+                long_image_warmup=0) -> dict:
+    "Train the three warm-up regimes at an equal SFT budget (a finished run of the same recipe is reused), then `maps` on each."
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="bench-regimes-"))
+    if split is None:
+        split = json.loads((Path(pixel_sft) / "train_config.json").read_text())["split"] if pixel_sft else quickstart_split(workdir, seed)
+    rows = load_rows(split, "test", n)
+    out = {"split": str(split), "n": len(rows), "recipe": dict(seed=seed, warmup=warmup, sft_steps=sft_steps, patch=patch),
+           "regimes": {}, "checkpoints": {}}
+    ckpts = {}
+    arms = [(name, labels, warmup if labels else 0) for name, labels in REGIMES.items()]
+    if long_image_warmup: arms.append((f"image labels, {long_image_warmup} warm-up steps", "image", long_image_warmup))
+    for name, labels, steps in arms:
+        over = regime_overrides(split, labels, seed, steps, sft_steps, patch)
+        d = Path(pixel_sft) if labels == "pixel" and pixel_sft else workdir / f"sft-{labels or 'none'}{'' if steps in (0, warmup) else f'-w{steps}'}"
+        if (d / "model.safetensors").is_file() or (labels == "pixel" and pixel_sft):   # a finished run: reused if its recipe is this one
+            diff = recipe_diff(d, over)
+            if diff: raise ValueError(f"{d} was not trained with the {name!r} recipe: {diff}")
+            ckpts[name], wall = d, None
+        else:
+            t = time.perf_counter()
+            ckpts[name] = train_model("sft", "tiny_sft", progress=False, output_dir=str(d), **over)
+            wall = time.perf_counter() - t
+        out["regimes"][name] = {**_run_facts(ckpts[name]), "reused": wall is None, "wall_s": wall}
+        print(f"{name}: {out['regimes'][name]}", flush=True)
+    tiny = {**preset_tiny(), "vision_patch_size": patch}
+    for name, spec in {"random init (control)": "tiny", **ckpts}.items():
+        r = map_table(spec, rows, taus=taus, tiny=tiny); r.pop("completions")
+        out["checkpoints"][name] = r
+        print(f"\n### {name}: {r['n_traced']} of {len(rows)} traced, grid {r['grid']}, view {r['view']}, detection {_f1(r)}")
+        print(table(r["methods"], label="map"))
+    print("\n" + regimes_summary(out))
+    return out
+
+
+def regimes_summary(res) -> str:
+    "One row per checkpoint: pixel AUROC of each map of SUMMARY, then the answers' F1@0.3, F1@0.5 and image accuracy."
+    rows = {}
+    for name, r in res["checkpoints"].items():
+        d = r.get("detection") or {}
+        rows[name] = {**{k: r["methods"][k]["pixel_AUROC"] for k in SUMMARY if k in r["methods"]},
+                      **{k: d.get(k, "–") for k in ("F1@0.3", "F1@0.5", "image_accuracy")}}
+    return table(rows, (*SUMMARY, "F1@0.3", "F1@0.5", "image_accuracy"), label="pixel AUROC")
+
+
+def regimes_markdown(res, command: str) -> str:
+    "The regimes' results as a markdown page: the command, the runs, the summary and each checkpoint's full table."
+    runs = ["| regime | warm-up | SFT steps | SFT s (TRL) | SFT loss | warm-up loss (last 20) | checkpoint |", "|---|---|---|---|---|---|---|"]
+    for name, f in res["regimes"].items():
+        fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else "–" if v is None else str(v)
+        runs.append(f"| {name} | {f['warmup_steps']} steps, {f['warmup_labels'] or 'none'} | {res['recipe']['sft_steps']} | "
+                    f"{fmt(f['sft_runtime_s'])} | {fmt(f['sft_train_loss'])} | {fmt(f['warmup_loss_last20'])} | "
+                    f"`{f['sft']}`{' (reused)' if f['reused'] else ''} |")
+    parts = [f"# Attention maps by vision warm-up regime\n\n```\n{command}\n```\n",
+             f"Split `{res['split']}`, {res['n']} test rows; truth = the error boxes. Pixel AUROC pooled over the traced rows. "
+             "The control (the random model) is teacher-forced on the SFT targets: its 'answer boxes' are the true boxes "
+             "and it has no F1. Image accuracy: the share of rows whose answer has the right number of errors.\n",
+             "## Runs\n", "\n".join(runs), "\n## Summary (pixel AUROC of each map; detection scores of the greedy answers)\n", regimes_summary(res)]
+    for name, r in res["checkpoints"].items():
+        parts += [f"\n## {name}\n\n{r['n_traced']} of {res['n']} rows traced, grid {r['grid']}, view {r['view']}, "
+                  f"detection {_f1(r)}.\n", table(r["methods"], label="map")]
+    return "\n".join(parts) + "\n"
 
 
 # ---------------------------------------------------------------- cgro
@@ -290,6 +414,12 @@ def main(argv=None):
     pc.add_argument("--grpo-set", nargs="*", default=[], metavar="KEY=VALUE")
     pc.add_argument("--terms", nargs="*", default=["jaccard", "boxes"], help="CGRO terms, one arm each (topo_r1.cgro.CGRO_TERMS)")
     pc.add_argument("--batch", type=int, default=16, help="completions per GRPO step (num_generations per prompt)")
+    pr = sub.add_parser("regimes"); pr.add_argument("--pixel-sft", default=None, help="reuse this SFT folder as the pixel arm (same recipe)")
+    pr.add_argument("--split", default=None); pr.add_argument("--n", type=int, default=128); pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--workdir", default=None); pr.add_argument("--warmup", type=int, default=120)
+    pr.add_argument("--sft-steps", type=int, default=450); pr.add_argument("--patch", type=int, default=4)
+    pr.add_argument("--taus", nargs="*", type=float, default=[0.0, 0.25, 0.75], help="ReAL thresholds (tau_t = tau_i) also scored")
+    pr.add_argument("--long-image-warmup", type=int, default=0, help="also an image-label arm with this many warm-up steps (0: none)")
     pk = sub.add_parser("_memory"); pk.add_argument("variant"); pk.add_argument("g", type=int)
     ns = p.parse_args(argv)
     import torch
@@ -307,6 +437,11 @@ def main(argv=None):
               f"CGRO share {share['cgro_share']:.0%} (junk completions skipped: {share['junk']})")
     elif ns.cmd == "maps":
         res = run_maps(dict(c.split("=", 1) for c in ns.checkpoint), ns.split, ns.n, ns.taus)
+    elif ns.cmd == "regimes":
+        res = run_regimes(ns.workdir, ns.pixel_sft, ns.split, ns.n, ns.seed, ns.warmup, ns.sft_steps, ns.patch, ns.taus,
+                          ns.long_image_warmup)
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "attention_regimes.md").write_text(regimes_markdown(res, "python bench/attention.py " + " ".join(argv or sys.argv[1:])))
     else:
         res = run_cgro(ns.from_sft, ns.grpo_steps, ns.repeats, ns.n, ns.seed, ns.workdir, ns.grpo_set, ns.terms, ns.batch)
     RESULTS.mkdir(exist_ok=True)

@@ -17,7 +17,7 @@ from .tracing import ANOMALY_WORDS, AttentionTrace, token_spans, tokens_in, upsa
 
 # %% auto #0
 __all__ = ['focus_regions', 'spatial_focus', 'real_scores', 'minmax', 'token_weights', 'RealMap', 'real_map', 'box_map',
-           'truth_map', 'map_methods', 'evaluate_maps']
+           'truth_map', 'structure_prior', 'map_methods', 'evaluate_maps']
 
 # %% ../nbs/10e_real.ipynb #86359331
 def focus_regions(a: np.ndarray, # (gh, gw) non-negative attention of one token
@@ -139,10 +139,24 @@ def truth_map(row: dict,            # a dataset row (mask, detections; clean_mas
     disk = np.hypot(*np.mgrid[-r:r + 1, -r:r + 1]) <= r
     return ndimage.binary_dilation(changed, structure=disk)
 
+# %% ../nbs/10e_real.ipynb #6a1f3c92
+def structure_prior(mask,       # the row's mask (H × W; nonzero: structure)
+                    grid_shape, # the model's token grid (gh, gw): `trace.grid_shape`
+                   ) -> np.ndarray:
+    "The mask averaged onto the token grid (foreground share of each cell), upsampled to H × W: a map that knows only the structure."
+    m = as_mask(np.asarray(mask)).astype(np.float64)
+    (h, w), (gh, gw) = m.shape, (int(grid_shape[0]), int(grid_shape[1]))
+    if gh < 1 or gw < 1: raise ValueError(f"grid_shape must be two positive sizes, got {tuple(grid_shape)}")
+    r = [(int(np.floor(i * h / gh)), max(int(np.ceil((i + 1) * h / gh)), int(np.floor(i * h / gh)) + 1)) for i in range(gh)]
+    c = [(int(np.floor(j * w / gw)), max(int(np.ceil((j + 1) * w / gw)), int(np.floor(j * w / gw)) + 1)) for j in range(gw)]
+    return upsample(np.array([[m[r0:r1, c0:c1].mean() for c0, c1 in c] for r0, r1 in r]), m.shape)
+
+
 # %% ../nbs/10e_real.ipynb #70c5155b
 def map_methods(trace: AttentionTrace,
                 answer_detections=None,    # the model's own parsed answer (mask pixels), painted as a map
                 classical_detections=None, # the classical baseline's boxes on the same row, painted as a map
+                mask=None,                 # the row's mask: adds the structure prior (`structure_prior`)
                 **real_kw,                 # tau_t, tau_i, alpha, beta, words for the ReAL arms
                ) -> dict[str, np.ndarray]:
     "Every anomaly map the kit compares on one trace: ReAL, its ablations and the baselines to beat (H × W each)."
@@ -158,6 +172,9 @@ def map_methods(trace: AttentionTrace,
            "uniform": np.full(trace.shape, 0.5)}
     if answer_detections is not None: out["answer boxes"] = box_map(answer_detections, trace.shape)
     if classical_detections is not None: out["classical boxes"] = box_map(classical_detections, trace.shape)
+    if mask is not None:
+        if np.asarray(mask).shape[:2] != tuple(trace.shape): raise ValueError(f"mask of shape {np.asarray(mask).shape} for a trace of shape {trace.shape}")
+        out["structure prior"] = structure_prior(mask, trace.grid_shape)
     return out
 
 # %% ../nbs/10e_real.ipynb #cc1be017
@@ -173,6 +190,6 @@ def evaluate_maps(traces: Sequence[AttentionTrace | None], # from `trace_rows` (
     keep = [k for k, t in enumerate(traces) if t is not None]
     if not keep: raise ValueError("no traced rows: every completion lacked reasoning")
     per_row = [map_methods(traces[k], None if answers is None else answers[k],
-                           None if classical is None else classical[k], **real_kw) for k in keep]
+                           None if classical is None else classical[k], rows[k]["mask"], **real_kw) for k in keep]
     truths = [truth_map(rows[k], truth) for k in keep]
     return {m: pixel_scores([maps[m] for maps in per_row], truths) for m in per_row[0]}

@@ -213,8 +213,9 @@ def train(kind: str,               # "sft" or "grpo"
     if trainer.is_world_process_zero(): write_train_config(cfg)   # now, so checkpoints know their prompt
     if kind == "sft" and cfg.vision_warmup_steps > 0 and ckpt is None:   # a resumed run has warm eyes already
         losses = warm_up_vision(model, processor, cfg.dataset, cfg.view, cfg.vision_warmup_steps, seed=cfg.seed,
-                                progress=not cfg.trl_args.disable_tqdm)
-        (Path(cfg.output_dir) / "vision_warmup.json").write_text(json.dumps({"steps": len(losses), "loss": losses}))
+                                progress=not cfg.trl_args.disable_tqdm, labels=cfg.vision_warmup_labels)
+        (Path(cfg.output_dir) / "vision_warmup.json").write_text(
+            json.dumps({"steps": len(losses), "labels": cfg.vision_warmup_labels, "loss": losses}))
     if ckpt:   # see *Resuming after a crash*
         resume_weights(trainer); mid_generation(cfg, ckpt)
         if trainer.is_world_process_zero(): print(f"resuming from {ckpt} (resume: false starts afresh)", file=sys.stderr)

@@ -7,10 +7,11 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
+from .train_config import WARMUP_LABELS
 from .views import render_view
 
 # %% auto #0
-__all__ = ['vision_tower', 'token_targets', 'warm_up_vision']
+__all__ = ['vision_tower', 'token_targets', 'image_target', 'warm_up_vision']
 
 # %% ../nbs/11a_warmup.ipynb #426173ba
 def vision_tower(model):
@@ -38,26 +39,35 @@ def token_targets(changed: np.ndarray, # H×W bool map of one picture
     cols = [(int(np.floor(j * w / tw)), int(np.ceil((j + 1) * w / tw))) for j in range(tw)]
     return np.array([[changed[r0:r1, c0:c1].any() for c0, c1 in cols] for r0, r1 in rows], np.float32).ravel()
 
-def _probe_data(processor, rows, view: str, dtype, device) -> dict:
-    "The pictures' pixel values, patch grids, per-picture token offsets and 0/1 token targets for the warm-up."
+def image_target(changed: np.ndarray, # H×W bool map of one picture
+                ) -> np.ndarray:
+    "The one 0/1 label of a picture for the image-level warm-up: does it hold any error pixel (not where)?"
+    return np.array([np.asarray(changed).any()], np.float32)
+
+def _probe_data(processor, rows, view: str, dtype, device, labels: str = "pixel") -> dict:
+    "The pictures' pixel values, patch grids, per-picture token offsets and 0/1 targets (per token, or one per picture)."
     import torch
     ip = processor.image_processor
     pics, maps = zip(*(_pictures_and_changes(r, view) for r in rows))
     pics, maps = [p for ps in pics for p in ps], [m for ms in maps for m in ms]
     enc = ip(images=pics, return_tensors="pt")
     grid = enc["image_grid_thw"]
-    targets = [torch.from_numpy(token_targets(m, g, ip.merge_size)) for m, g in zip(maps, grid.tolist())]
+    if labels == "pixel": targets = [torch.from_numpy(token_targets(m, g, ip.merge_size)) for m, g in zip(maps, grid.tolist())]
+    else: targets = [torch.from_numpy(image_target(m)) for m in maps]   # the only thing the image arm keeps of the maps
     pos, n = float(sum(t.sum() for t in targets)), float(sum(len(t) for t in targets))
-    return {"pixels": enc["pixel_values"].to(device, dtype), "grid": grid, "targets": targets,
+    return {"pixels": enc["pixel_values"].to(device, dtype), "grid": grid, "targets": targets, "labels": labels,
             "start": np.concatenate([[0], np.cumsum(grid.prod(-1).numpy())]),
+            "n_tokens": (grid.prod(-1) // ip.merge_size ** 2).tolist(),   # merged tokens per picture
             "pos_weight": torch.tensor(max((n - pos) / max(pos, 1.0), 1.0))}   # positives are rare: up-weight them
 
 def _probe_loss(visual, head, data: dict, idx: list[int]):
-    "BCE of the linear probe on the merged vision tokens of pictures `idx`."
+    "BCE of the linear probe on pictures `idx`: on each merged vision token (pixel labels), or on their mean per picture (image labels)."
     import torch
     x = torch.cat([data["pixels"][data["start"][i]:data["start"][i + 1]] for i in idx])
     out = visual(x, grid_thw=data["grid"][idx])
     tokens = out.pooler_output if hasattr(out, "pooler_output") else out[0] if isinstance(out, tuple) else out
+    if data["labels"] == "image":   # one pooled vector, one logit, one label per picture
+        tokens = torch.stack([t.mean(0) for t in tokens.split([data["n_tokens"][i] for i in idx])])
     y = torch.cat([data["targets"][i] for i in idx]).to(tokens.device, tokens.dtype)
     return torch.nn.functional.binary_cross_entropy_with_logits(head(tokens).squeeze(-1), y, pos_weight=data["pos_weight"])
 
@@ -69,10 +79,12 @@ def warm_up_vision(model, processor,
                    lr: float = 1e-3,      # AdamW learning rate
                    seed: int = 0,
                    progress: bool = True,
+                   labels: str = "pixel", # "pixel": a label per merged token (error pixel in it?); "image": one per picture (any error?)
                   ) -> list[float]:
-    "Train the vision tower to mark the merged tokens that hold error pixels (a linear probe head, dropped after); return the losses."
+    "Train the vision tower to see errors, per merged token or per picture (`labels`), through a linear head dropped after; return the losses."
     import torch
     if steps < 1 or batch_size < 1: raise ValueError(f"steps and batch_size must be >= 1, got {steps}, {batch_size}")
+    if labels not in WARMUP_LABELS: raise ValueError(f"labels must be one of {WARMUP_LABELS}, got {labels!r}")
     rows = list(rows)
     if not rows: raise ValueError("warm_up_vision needs at least one row")
     visual = vision_tower(model)
@@ -80,7 +92,7 @@ def warm_up_vision(model, processor,
     if not hasattr(processor.image_processor, "merge_size"):
         raise ValueError(f"the vision warm-up probes Qwen's merged-patch tokens (image_grid_thw); "
                          f"{type(processor).__name__} has none: train with vision_warmup_steps=0")
-    data = _probe_data(processor, rows, view, getattr(visual, "dtype", model.dtype), model.device)
+    data = _probe_data(processor, rows, view, getattr(visual, "dtype", model.dtype), model.device, labels)
     head = torch.nn.Linear(model.config.text_config.hidden_size, 1).to(model.device, data["pixels"].dtype)
     frozen = [not p.requires_grad for p in visual.parameters()]   # freeze_vision: warm up, then stay frozen for SFT
     was_training = visual.training
