@@ -15,8 +15,8 @@ from .rewards import make_topo_reward
 from .families import get_family
 
 # %% auto #0
-__all__ = ['read_pred_file', 'score_predictions', 'prediction_gallery', 'score_completions', 'training_log', 'training_curve',
-           'mean_sd', 'box_scale']
+__all__ = ['read_pred_file', 'score_predictions', 'prediction_gallery', 'score_completions', 'training_log', 'log_label',
+           'training_curve', 'mean_sd', 'box_scale']
 
 # %% ../nbs/11c_evaluate.ipynb #6faeb2d0
 def read_pred_file(pred, # a PRED.jsonl path, prediction rows, or {sample_id: detections}
@@ -89,24 +89,48 @@ def training_log(output_dir: str | Path, # a training output folder (or a checkp
         if f.is_file(): return json.loads(f.read_text()).get("log_history", [])
     raise FileNotFoundError(f"no trainer_state.json in {d} or its checkpoint-*/ folders")
 
+_SHORT_NAMES = {"topo": "Topo-R1", "cgro": "CGRO", "roam": "ROAM", "fmt": "format"}
+_LOG_NAMES = {"reward": "total reward", "reward_std": "reward spread", "frac_reward_zero_std": "groups with zero spread",
+              "loss": "loss", "learning_rate": "learning rate", "grad_norm": "gradient norm"}
+
+def log_label(key: str) -> str:
+    "A readable name for a TRL log key: 'rewards/topo_reward/mean' -> 'Topo-R1 reward', 'reward' -> 'total reward'."
+    parts = key.split("/")
+    if len(parts) == 3 and parts[0] == "rewards":
+        name = parts[1].removesuffix("_reward")
+        return f"{_SHORT_NAMES.get(name, name.replace('_', ' '))} reward" + ("" if parts[2] == "mean" else f" ({parts[2]})")
+    return _LOG_NAMES.get(key, key.replace("_", " "))
+
 def training_curve(output_dir: str | Path, # a training output folder
-                   keys=("loss",), # log keys to plot; a key ending in '*' plots every key with that prefix
-                   title: str = "", # axes title
+                   keys=("loss",),  # log keys to plot; a key ending in '*' plots every key with that prefix (but its '/std' keys)
+                   title: str = "",  # axes title
+                   ylabel: str | None = None, # y axis label (default: "reward" for rewards, else the one key's name)
                   ):
-    "A figure of the chosen `log_history` keys against the training step."
+    "A figure of the chosen `log_history` keys against the training step; a series equal to one drawn already joins its label."
     import matplotlib.pyplot as plt   # pyplot only where a figure is drawn
+    from matplotlib.ticker import MaxNLocator
     log = training_log(output_dir)
     names = []
     for k in keys:
-        names += sorted({n for e in log for n in e if n.startswith(k[:-1])}) if k.endswith("*") else [k]
-    fig, ax = plt.subplots(figsize=(5, 3))
+        names += sorted({n for e in log for n in e if n.startswith(k[:-1]) and not n.endswith("/std")}) if k.endswith("*") else [k]
+    series = {}   # label -> points; an identical series is drawn once under both names
     for n in dict.fromkeys(names):
         pts = [(e["step"], e[n]) for e in log if isinstance(e.get(n), (int, float)) and "step" in e]
-        if pts: ax.plot(*zip(*pts), marker=".", label=n)
-    ax.set_xlabel("step"); ax.set_title(title or ", ".join(keys))
-    if ax.lines: ax.legend(fontsize=7)
+        if not pts: continue
+        same = next((l for l, q in series.items() if len(q) == len(pts) and np.allclose(q, pts)), None)
+        if same is None: series[log_label(n)] = pts
+        else: series[f"{same} = {log_label(n)}"] = series.pop(same)
+    fig, ax = plt.subplots(figsize=(5, 3))
+    for label, pts in series.items(): ax.plot(*zip(*pts), marker=".", label=label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("step", fontsize=10)
+    ax.set_ylabel(ylabel or ("reward" if names and all("reward" in n for n in names) else log_label(names[0]) if len(names) == 1 else "value"),
+                  fontsize=10)
+    ax.set_title(title or ", ".join(map(log_label, keys)), fontsize=10)
+    if ax.lines: ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
+
 
 # %% ../nbs/11c_evaluate.ipynb #1d27e787
 def mean_sd(values) -> tuple[float | None, float | None]:
