@@ -89,7 +89,7 @@ def render_attention(row: dict,        # the sample (image, mask, detections)
     drawn = getattr(fig, "_topo_overlays", None)
     if drawn is not None and list(drawn) == names:      # the slider path: new data and titles, same axes
         for k, (ax, im) in drawn.items():
-            im.set_data(maps[k]); im.set_clim(*_clim(maps[k])); ax.set_title((titles or {}).get(k, k), fontsize=8)
+            im.set_data(maps[k]); im.set_clim(*_clim(maps[k])); ax.set_title((titles or {}).get(k, k), fontsize=9)
         _draw_map_boxes(fig, map_boxes)
         return fig
     img, mask, _ = sample_arrays(row)
@@ -103,7 +103,7 @@ def render_attention(row: dict,        # the sample (image, mask, detections)
         ax.imshow(grey, cmap="gray")
         fig._topo_overlays[k] = (ax, ax.imshow(m, cmap="inferno", alpha=0.6, vmin=_clim(m)[0], vmax=_clim(m)[1]))
         draw_detections(ax, row_detections(row), "solid"); draw_detections(ax, answer or [], "dashed")
-        ax.set_title((titles or {}).get(k, k), fontsize=8); ax.set_xticks([]); ax.set_yticks([])
+        ax.set_title((titles or {}).get(k, k), fontsize=9); ax.set_xticks([]); ax.set_yticks([])
     fig.subplots_adjust(left=0.01, right=0.99, top=0.86, bottom=0.02, wspace=0.05)
     fig._topo_map_patches = []
     _draw_map_boxes(fig, map_boxes)

@@ -415,7 +415,7 @@ def show_failures(split,              # a built split (folder, name or dataset)
         a.set_title(f"{row['sample_id']} ({row.get('domain', '?')})", fontsize=9); b.set_title(f"F1@{tau:g} = {format_score(f1(str(row['sample_id']), i), percent=False, digits=2)}", fontsize=9)
     handles = [Line2D([], [], color=c, lw=2, label=t) for t, c in ERROR_COLORS.items()] + \
               [Line2D([], [], color="k", ls="-", label="truth"), Line2D([], [], color="k", ls="--", label="prediction")]
-    fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=9, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / len(scored) / 3.4))
     return fig
 

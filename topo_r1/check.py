@@ -277,8 +277,8 @@ def plot_check(image, mask, detections, ax=None, title: str | None = None, max_s
     n = {t: sum(d.type == t for d in dets) for t in ERROR_TYPES}
     if labels is None and dets:
         ax.legend(handles=[Patch(facecolor="none", edgecolor=ERROR_COLORS[t], lw=2, label=f"{t.replace('_', ' ')} ({k})")
-                           for t, k in n.items() if k], loc="lower left", fontsize=7, framealpha=0.8)
-    if title: ax.set_title(title, fontsize=8)
+                           for t, k in n.items() if k], loc="lower left", fontsize=9, framealpha=0.8)
+    if title: ax.set_title(title, fontsize=9)
     return fig
 
 # %% ../nbs/16_check.ipynb #dc59a8e3

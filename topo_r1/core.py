@@ -254,5 +254,5 @@ def draw_detections(ax,                     # a matplotlib Axes showing an image
         patches.append(ax.add_patch(Rectangle((x, y), b.width * scale, b.height * scale, fill=False, edgecolor=c,
                                               linewidth=lw, linestyle=BOX_STYLES[style])))
         if labels is not None and labels[i]:
-            ax.text(x, y - 1, labels[i], color=c, fontsize=7, va="bottom", clip_on=True)
+            ax.text(x, y - 1, labels[i], color=c, fontsize=9, va="bottom", clip_on=True)
     return patches

@@ -100,10 +100,10 @@ def save_gallery(ds: DatasetDict, path, n: int = 8):
     for k, r in enumerate(rows):
         a_img, a_m = axes.flat[2 * k], axes.flat[2 * k + 1]
         a_img.imshow(r["image"]); a_m.imshow(r["mask"], cmap="gray")
-        a_img.set_title(f"{r['sample_id']} {r['domain']} ({r['source']})", fontsize=7)
-        a_m.set_title(f"mask: {r['n_errors']} errors", fontsize=7)
+        a_img.set_title(f"{r['sample_id']} {r['domain']} ({r['source']})", fontsize=9)
+        a_m.set_title(f"mask: {r['n_errors']} errors", fontsize=9)
         for ax in (a_img, a_m): draw_detections(ax, r["detections"])
-    fig.legend(handles=[Patch(color=c, label=t) for t, c in ERROR_COLORS.items()], loc="lower center", ncol=4, fontsize=8)
+    fig.legend(handles=[Patch(color=c, label=t) for t, c in ERROR_COLORS.items()], loc="lower center", ncol=4, fontsize=9)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, dpi=80)
     return fig

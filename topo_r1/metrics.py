@@ -176,8 +176,8 @@ def plot_type_confusion(preds, gts, tau: float = TYPE_TAU, ax=None, title: str |
     ax.imshow(m, cmap="Blues")
     for (r, k), v in np.ndenumerate(m):
         ax.text(k, r, str(v), ha="center", va="center", color="white" if v > m.max() / 2 else "black")
-    ax.set_xticks(range(m.shape[1]), [s.replace("_", "\n") for s in c["cols"]], fontsize=8)
-    ax.set_yticks(range(m.shape[0]), c["rows"], fontsize=8)
+    ax.set_xticks(range(m.shape[1]), [s.replace("_", "\n") for s in c["cols"]], fontsize=9)
+    ax.set_yticks(range(m.shape[0]), c["rows"], fontsize=9)
     ax.set_xlabel("true type overlapped"); ax.set_ylabel("predicted type")
     ax.set_title(title or f"type confusion at IoU ≥ {tau:g}")
     fig.tight_layout()

@@ -74,31 +74,31 @@ def render_sample(row: dict,           # a split row: image, mask, detections (+
     truths, answers = as_detections(row_detections(row)), as_detections(preds or [])
     recs = match_outcomes([answers], [truths], tau) if preds is not None else []
     n = 3 + (zoom is not None)
-    fig = Figure(figsize=(size * n, size + 0.55), dpi=100)
+    fig = Figure(figsize=(size * n, size + 0.85), dpi=100)
     axes = fig.subplots(1, n)
-    axes[0].imshow(img); axes[0].set_title("image", fontsize=8)
+    axes[0].imshow(img); axes[0].set_title("image", fontsize=9)
     for ax in axes[1:2] if zoom is None else (axes[1], axes[3]):
         ax.imshow(mask, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         draw_detections(ax, truths, "solid", labels=_labels(recs, "truth", len(truths)) if recs else None)
         draw_detections(ax, answers, "dashed", labels=_labels(recs, "pred", len(answers)))
     c = outcome_counts(recs) if preds is not None else None
     axes[1].set_title("mask: truth solid, answers dashed" if c is None else
-                      f"TP {c['TP']}  FP {c['FP']}  FN {c['FN']}  (F1@{tau:g} {format_score(prf(c['TP'], c['FP'], c['FN'])[2], percent=False, digits=2)})", fontsize=8)
+                      f"TP {c['TP']}  FP {c['FP']}  FN {c['FN']}  (F1@{tau:g} {format_score(prf(c['TP'], c['FP'], c['FN'])[2], percent=False, digits=2)})", fontsize=9)
     if clean is not None: axes[2].imshow(diff_picture(mask, clean), interpolation="nearest")
     else: axes[2].imshow(np.zeros_like(mask), cmap="gray")
-    axes[2].set_title("clean vs corrupted" if clean is not None else "no clean mask", fontsize=8)
+    axes[2].set_title("clean vs corrupted" if clean is not None else "no clean mask", fontsize=9)
     if zoom is not None:
         b = _zoom_box(zoom, truths, mask.shape)
         pad = max(b.width, b.height, 8) * 0.6
         axes[3].set_xlim(b.x1 - pad - 0.5, b.x2 + pad - 0.5); axes[3].set_ylim(b.y2 + pad - 0.5, b.y1 - pad - 0.5)
-        axes[3].set_title(f"zoom on [{b.x1:g}, {b.y1:g}, {b.x2:g}, {b.y2:g}]", fontsize=8)
+        axes[3].set_title(f"zoom on [{b.x1:g}, {b.y1:g}, {b.x2:g}, {b.y2:g}]", fontsize=9)
     for ax in axes: ax.set_xticks([]); ax.set_yticks([])
     handles = [Line2D([], [], color=col, lw=2, label=t.replace("_", " ")) for t, col in ERROR_COLORS.items()]
     handles += [Line2D([], [], color="k", ls="-", label="truth"), Line2D([], [], color="k", ls="--", label="answer")]
-    fig.legend(handles=handles, loc="lower center", ncol=6, fontsize=7, frameon=False)
+    fig.legend(handles=handles, loc="lower center", ncol=3 if n == 3 else 6, fontsize=9, frameon=False)
     sid, dom = row.get("sample_id", "?"), row.get("domain")
     fig.suptitle(title if title is not None else f"{sid}" + (f" ({dom})" if dom else "") + f": {len(truths)} true error{'' if len(truths) == 1 else 's'}", fontsize=9)
-    fig.subplots_adjust(left=0.01, right=0.99, top=0.82, bottom=0.12, wspace=0.05)
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.84, bottom=0.2 if n == 3 else 0.12, wspace=0.05)
     return fig
 
 def figure_png(fig, # a matplotlib Figure

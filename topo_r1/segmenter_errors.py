@@ -304,7 +304,7 @@ def plot_real_errors(row, ax=None, title: str | None = None):
     if ax is None: _, ax = plt.subplots(figsize=(4, 4))
     ax.imshow(diff_rgb(*_row_masks(row)), interpolation="nearest"); ax.set_axis_off()
     draw_detections(ax, row["detections"], lw=1.2)
-    ax.set_title(title or f"{row['sample_id']}: {len(row['detections'])} errors", fontsize=7)
+    ax.set_title(title or f"{row['sample_id']}: {len(row['detections'])} errors", fontsize=9)
     return ax.figure
 
 def save_real_errors(rows, out, n: int = 6):
@@ -315,11 +315,11 @@ def save_real_errors(rows, out, n: int = 6):
     fig = Figure(figsize=(6, 3 * len(rows)))             # a bare Figure (no pyplot): written to a file, never left open
     axes = fig.subplots(len(rows), 2, squeeze=False)
     for r, (a, b) in zip(rows, axes):
-        a.imshow(_picture(r["image"])); a.set_axis_off(); a.set_title(f"{r['sample_id']} ({r['domain']})", fontsize=7)
+        a.imshow(_picture(r["image"])); a.set_axis_off(); a.set_title(f"{r['sample_id']} ({r['domain']})", fontsize=9)
         plot_real_errors(r, b)
     handles = [Patch(facecolor=c, edgecolor="k", lw=0.5, label=f"{k} pixels") for k, c in DIFF_COLORS.items()] + \
               [Patch(facecolor="none", edgecolor=c, label=t.replace("_", " ")) for t, c in ERROR_COLORS.items()]
-    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7, frameon=False)
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=9, frameon=False)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(out, dpi=80)
     return fig

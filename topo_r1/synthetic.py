@@ -226,7 +226,7 @@ def gallery(n: int = 3,      # samples per domain
     for ax in axes.flat: ax.axis("off")
     for k, (title, im, m) in enumerate(rows):
         r, c = divmod(k, n)
-        axes[r, 2 * c].imshow(im); axes[r, 2 * c].set_title(title, fontsize=7)
-        axes[r, 2 * c + 1].imshow(m, cmap="gray"); axes[r, 2 * c + 1].set_title("mask", fontsize=7)
+        axes[r, 2 * c].imshow(im); axes[r, 2 * c].set_title(title, fontsize=9)
+        axes[r, 2 * c + 1].imshow(m, cmap="gray"); axes[r, 2 * c + 1].set_title("mask", fontsize=9)
     fig.tight_layout()
     return fig
