@@ -63,6 +63,6 @@ def test_learning_from_an_earlier_sft_run(tmp_path, load_bench):
     assert json.loads((placebo / "train_config.json").read_text())["shuffle_rewards"] is True
     assert list(r["stages"])[-1] == "sft+placebo" and r["stages"]["sft+placebo"]["n_runs"] == 1
     assert "| sft+placebo" in b.grpo_signal(r)
-    assert 0 <= r["stages"]["sft"]["F1@0.3"] <= 1
+    f1 = r["stages"]["sft"]["F1@0.3"]; assert is_undefined(f1) or 0 <= f1 <= 1   # undefined when the 3 test rows are clean
     with pytest.raises(FileNotFoundError, match="no train_config.json"):
         b.run(tmp_path / "w3", tmp_path / "o3", from_sft=tmp_path)
