@@ -145,7 +145,6 @@ def predict_cli(argv: list[str]) -> int:
     "`topo-r1 predict --boxes attention`: a VLM's answers moved onto its attention blobs, written to PRED.jsonl."
     ns = predict_parser().parse_args(argv)
     if ns.boxes != "attention": raise ValueError(f"topo_r1.map_boxes.predict_cli writes attention boxes, got --boxes {ns.boxes}")
-    if is_api(ns.model): raise ValueError(f"{ns.model}: a served model gives no attention to trace; --boxes attention needs a local model")
     if ns.shots or ns.sample: raise ValueError("--boxes attention traces greedy answers without in-context examples: drop --shots / --sample")
     kw = {k: v for k, v in dict(min_side=ns.min_side, rel=ns.rel).items() if v is not None}
     out = predict_attention(ns.model, ns.split, ns.out, ns.subset, ns.limit, completions=ns.completions, view=ns.view,
