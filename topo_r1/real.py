@@ -13,7 +13,7 @@ from skimage.morphology import skeletonize
 
 from .core import as_detections, as_mask, row_detections
 from .metrics import pixel_scores
-from .tracing import ANOMALY_WORDS, AttentionTrace, token_spans, tokens_in, upsample, word_spans
+from .tracing import ANOMALY_WORDS, AttentionTrace, cell_bounds, token_spans, tokens_in, upsample, word_spans
 
 # %% auto #0
 __all__ = ['focus_regions', 'spatial_focus', 'real_scores', 'minmax', 'token_weights', 'RealMap', 'real_map', 'box_map',
@@ -145,11 +145,8 @@ def structure_prior(mask,       # the row's mask (H × W; nonzero: structure)
                    ) -> np.ndarray:
     "The mask averaged onto the token grid (foreground share of each cell), upsampled to H × W: a map that knows only the structure."
     m = as_mask(np.asarray(mask)).astype(np.float64)
-    (h, w), (gh, gw) = m.shape, (int(grid_shape[0]), int(grid_shape[1]))
-    if gh < 1 or gw < 1: raise ValueError(f"grid_shape must be two positive sizes, got {tuple(grid_shape)}")
-    r = [(int(np.floor(i * h / gh)), max(int(np.ceil((i + 1) * h / gh)), int(np.floor(i * h / gh)) + 1)) for i in range(gh)]
-    c = [(int(np.floor(j * w / gw)), max(int(np.ceil((j + 1) * w / gw)), int(np.floor(j * w / gw)) + 1)) for j in range(gw)]
-    return upsample(np.array([[m[r0:r1, c0:c1].mean() for c0, c1 in c] for r0, r1 in r]), m.shape)
+    rows, cols = cell_bounds(m.shape, grid_shape)   # the cells the warm-up labels too (`topo_r1.warmup.token_targets`)
+    return upsample(np.array([[m[r0:r1, c0:c1].mean() for c0, c1 in cols] for r0, r1 in rows]), m.shape)
 
 
 # %% ../nbs/10e_real.ipynb #70c5155b

@@ -23,8 +23,8 @@ from .families import get_family, family_of
 __all__ = ['ANOMALY_WORDS', 'word_spans', 'token_spans', 'tokens_in', 'block_span', 'reasoning_text', 'reasoning_tokens',
            'answer_tokens', 'language_model', 'check_vision', 'attention_layers', 'check_layers', 'with_images',
            'image_tiles', 'teacher_forced_inputs', 'panel_names', 'image_token_grids', 'tiled_token_grids',
-           'token_grids', 'upsample', 'cell_of', 'AttentionTrace', 'eval_mode', 'trace_ids', 'trace_attention',
-           'trace_rows']
+           'token_grids', 'upsample', 'cell_of', 'cell_bounds', 'AttentionTrace', 'eval_mode', 'trace_ids',
+           'trace_attention', 'trace_rows']
 
 # %% ../nbs/10d_tracing.ipynb #d9b73d12
 ANOMALY_WORDS = (*ERROR_TYPES, *(t.replace("_", " ") for t in ERROR_TYPES), "error", "topolog", "gap", "bridge",
@@ -247,6 +247,15 @@ def cell_of(y, x,        # pixel row and column (arrays allowed)
     "The token cell (row, column) whose patch holds pixel (y, x): the inverse of the grid → pixel mapping."
     (gh, gw), (h, w) = grid_shape, shape
     return (np.minimum((np.asarray(y) * gh) // h, gh - 1), np.minimum((np.asarray(x) * gw) // w, gw - 1))
+
+def cell_bounds(shape,      # the picture's (H, W)
+                grid_shape, # the token grid (gh, gw)
+               ) -> tuple[list, list]:
+    "Each token row's and column's pixel span `(start, stop)`: floor(i·H/gh) to ceil((i+1)·H/gh), one pixel at least."
+    (h, w), (gh, gw) = (int(shape[0]), int(shape[1])), (int(grid_shape[0]), int(grid_shape[1]))
+    if gh < 1 or gw < 1: raise ValueError(f"grid_shape must be two positive sizes, got {tuple(grid_shape)}")
+    span = lambda i, n, g: (int(np.floor(i * n / g)), max(int(np.ceil((i + 1) * n / g)), int(np.floor(i * n / g)) + 1))
+    return [span(i, h, gh) for i in range(gh)], [span(j, w, gw) for j in range(gw)]
 
 # %% ../nbs/10d_tracing.ipynb #71c5f998
 @dataclass

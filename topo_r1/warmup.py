@@ -8,6 +8,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .train_config import WARMUP_LABELS
+from .tracing import cell_bounds
 from .views import render_view
 
 # %% auto #0
@@ -33,10 +34,7 @@ def token_targets(changed: np.ndarray, # H×W bool map of one picture
                   merge_size: int = 2, # patches per merged token side
                  ) -> np.ndarray:
     "One 0/1 label per merged vision token (raster order): does its part of the picture hold an error pixel?"
-    th, tw = int(grid_thw[1]) // merge_size, int(grid_thw[2]) // merge_size
-    h, w = changed.shape
-    rows = [(int(np.floor(i * h / th)), int(np.ceil((i + 1) * h / th))) for i in range(th)]
-    cols = [(int(np.floor(j * w / tw)), int(np.ceil((j + 1) * w / tw))) for j in range(tw)]
+    rows, cols = cell_bounds(changed.shape, (int(grid_thw[1]) // merge_size, int(grid_thw[2]) // merge_size))
     return np.array([[changed[r0:r1, c0:c1].any() for c0, c1 in cols] for r0, r1 in rows], np.float32).ravel()
 
 def image_target(changed: np.ndarray, # H×W bool map of one picture
